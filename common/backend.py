@@ -1,0 +1,86 @@
+"""Where we run (npu | gpu | cpu), this process's rank, and the one collective we need ourselves.
+
+npu_bridge is imported lazily and only here and in estimator.py / optimizer.py, so that the
+rest of the project runs on stock TensorFlow.
+"""
+import collections
+import os
+
+import tensorflow as tf
+
+from common.errors import UsageError
+
+Backend = collections.namedtuple('Backend', ['device', 'rank', 'size'])
+
+MIXED_PRECISION_MODES = ('allow_mix_precision', 'allow_fp32_to_fp16', 'force_fp16')
+
+
+def npu_available():
+    try:
+        import npu_bridge  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
+    except ImportError:
+        return False
+    return True
+
+
+def gpu_available():
+    return bool(tf.config.experimental.list_physical_devices('GPU'))
+
+
+def _env_int(name, default=None):
+    value = os.environ.get(name)
+    if value is None or value == '':
+        if default is None:
+            raise UsageError('environment variable %s is not set (needed for --rank_size > 1 '
+                             'on Ascend; scripts/run_8p.sh sets it)' % name)
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise UsageError('environment variable %s=%r is not an integer' % (name, value)) from None
+
+
+def detect(device, rank_size):
+    """Returns the Backend for --device (auto|npu|gpu|cpu) and --rank_size."""
+    if device == 'auto':
+        device = 'npu' if npu_available() else 'gpu' if gpu_available() else 'cpu'
+    if device == 'npu':
+        if not npu_available():
+            raise UsageError('--device=npu but npu_bridge cannot be imported; run inside the '
+                             'ascend-tensorflow image or use --device=cpu|gpu')
+        size = _env_int('RANK_SIZE', default=rank_size)
+        if size != rank_size:
+            raise UsageError('--rank_size=%d but RANK_SIZE=%d in the environment'
+                             % (rank_size, size))
+        rank = _env_int('RANK_ID', default=0) if size == 1 else _env_int('RANK_ID')
+        if size > 1:
+            _env_int('DEVICE_ID')  # NPUDistributedOptimizer refuses to run without it
+            if not os.environ.get('RANK_TABLE_FILE'):
+                raise UsageError('RANK_TABLE_FILE is not set; --rank_size=%d on Ascend needs '
+                                 'an HCCL rank table (scripts/8p.json)' % size)
+        if not 0 <= rank < size:
+            raise UsageError('RANK_ID=%d is outside [0, RANK_SIZE=%d)' % (rank, size))
+        return Backend('npu', rank, size)
+    if rank_size > 1:
+        raise UsageError('--rank_size=%d off Ascend needs Horovod, which this version does '
+                         'not support yet; use --rank_size=1' % rank_size)
+    return Backend(device, 0, 1)
+
+
+def from_params(params):
+    return Backend(params['device'], params['rank'], params['rank_size'])
+
+
+def mixed_precision(params):
+    """True when the run computes in fp16 somewhere (never on CPU)."""
+    return params['device'] != 'cpu' and params['precision_mode'] in MIXED_PRECISION_MODES
+
+
+def sum_across_ranks(tensor, params):
+    """Sum of a float tensor over all ranks (identity on one rank)."""
+    if params['rank_size'] == 1:
+        return tensor
+    if params['device'] == 'npu':
+        from npu_bridge.hccl import hccl_ops  # pylint: disable=import-outside-toplevel
+        return hccl_ops.allreduce(tensor, 'sum')
+    raise UsageError('cross-rank sum needs Ascend for rank_size > 1')

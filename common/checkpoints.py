@@ -1,0 +1,84 @@
+"""Checkpoint listing, and warm start for fine-tuning with shape checks and exclusions."""
+import glob
+import os
+import re
+
+import tensorflow as tf
+
+from common.errors import UsageError
+from common.hooks import log
+
+_STEP = re.compile(r'model\.ckpt-(\d+)$')
+
+
+def _step_of(prefix):
+    match = _STEP.search(prefix)
+    if match:
+        return int(match.group(1))
+    try:
+        return int(tf.train.load_variable(prefix, 'global_step'))
+    except (tf.errors.OpError, ValueError):
+        raise UsageError('cannot read global_step from checkpoint %s' % prefix) from None
+
+
+def list_checkpoints(path):
+    """[(step, prefix)] sorted by step, for a directory of model.ckpt-N or one prefix."""
+    if os.path.exists(path + '.index'):
+        return [(_step_of(path), path)]
+    if not os.path.isdir(path):
+        raise UsageError('%s is neither a checkpoint directory nor a checkpoint prefix' % path)
+    found = [p[:-len('.index')] for p in glob.glob(os.path.join(path, 'model.ckpt-*.index'))]
+    if not found:
+        raise UsageError('no model.ckpt-N checkpoints in %s' % path)
+    return sorted((_step_of(p), p) for p in found)
+
+
+def latest_step(model_dir):
+    """Global step of the newest checkpoint in model_dir, or None."""
+    latest = tf.train.latest_checkpoint(model_dir) if os.path.isdir(model_dir) else None
+    return _step_of(latest) if latest else None
+
+
+def _excluded(name, scopes):
+    return any(name == s.rstrip('/') or name.startswith(s.rstrip('/') + '/') for s in scopes)
+
+
+def warm_start(params):
+    """Initializes the model's variables from --restore_path, except --restore_exclude scopes.
+
+    Called inside model_fn after the network is built and before the optimizer creates its
+    slots, so batch-norm moving statistics come along and momentum starts fresh. A run that
+    resumes from its own checkpoint skips this: its checkpoint wins.
+    """
+    if latest_step(params['log_dir']) is not None:
+        return
+    path = params['restore_path']
+    if os.path.isdir(path):
+        listed = list_checkpoints(path)
+        path = tf.train.latest_checkpoint(path) or listed[-1][1]
+    elif not os.path.exists(path + '.index'):
+        raise UsageError('--restore_path=%s: no such checkpoint' % path)
+    stored = dict(tf.train.list_variables(path))
+    exclude = params['restore_exclude'] or []
+    global_step = tf.compat.v1.train.get_global_step()
+    assignment, skipped = {}, []
+    for var in tf.compat.v1.global_variables():
+        name = var.op.name
+        if var is global_step:
+            continue
+        if _excluded(name, exclude):
+            skipped.append(name)
+            continue
+        if name not in stored:
+            raise UsageError('--restore_path=%s has no variable %s (exclude its scope with '
+                             '--restore_exclude)' % (path, name))
+        if list(stored[name]) != var.shape.as_list():
+            raise UsageError('--restore_path=%s: variable %s has shape %s in the checkpoint but '
+                             '%s in the model (exclude its scope with --restore_exclude)'
+                             % (path, name, list(stored[name]), var.shape.as_list()))
+        assignment[name] = var
+    tf.compat.v1.train.init_from_checkpoint(path, assignment)
+    log.info('restored %d variables (weights and batch-norm statistics) from %s',
+             len(assignment), path)
+    log.info('not restored (--restore_exclude=%s): %s', ','.join(exclude),
+             ', '.join(skipped) or 'none')

@@ -1,0 +1,96 @@
+"""The training log line (seed format) and the rank-0 logger it writes to.
+
+FPS is images actually processed divided by wall time: the global step's advance times the
+global batch. On Ascend one Session.run covers iterations_per_loop steps, and the step's
+advance accounts for that by itself.
+"""
+import logging
+import os
+import sys
+import time
+
+import tensorflow as tf
+
+LOGGER_NAME = 'ascend_zoo'
+TRAIN_LINE = 'step:%6i  epoch:%5.1f  FPS:%7.1f  loss:%6.3f  total_loss:%6.3f  lr:%7.5f'
+SUMMARY_LINE = 'train_performance: images/sec=%.1f images=%d seconds=%.1f'
+
+log = logging.getLogger(LOGGER_NAME)
+
+
+def setup_logging(log_dir, log_name, rank):
+    """Rank 0 logs to stdout and <log_dir>/<log_name>; other ranks log only errors."""
+    log.handlers[:] = []
+    log.propagate = False
+    log.setLevel(logging.INFO if rank == 0 else logging.ERROR)
+    handlers = [logging.StreamHandler(sys.stdout)]
+    if rank == 0:
+        os.makedirs(log_dir, exist_ok=True)
+        handlers.append(logging.FileHandler(os.path.join(log_dir, log_name)))
+    for handler in handlers:
+        handler.setFormatter(logging.Formatter('%(message)s'))
+        log.addHandler(handler)
+
+
+class CheckpointSaver(tf.estimator.CheckpointSaverHook):
+    """Saves model.ckpt-N every save_steps and at the end, nothing else.
+
+    Unlike the Estimator's default it writes no graph.pbtxt, meta graph or graph summary
+    (tens of MB per call for DenseNet) and no checkpoint at session start, so a run that
+    fails on its first batch leaves the directory as it was. Used off Ascend; NPUEstimator
+    keeps its own loop-aware saving.
+    """
+
+    def after_create_session(self, session, coord):
+        self._timer.update_last_triggered_step(session.run(self._global_step_tensor))
+
+    def _save(self, session, step):
+        self._get_saver().save(session, self._save_path, global_step=step,
+                               write_meta_graph=False)
+        return False  # never asks to stop
+
+
+class TrainLogHook(tf.estimator.SessionRunHook):
+    """Logs TRAIN_LINE each time the global step passes a multiple of display_every."""
+
+    def __init__(self, tensors, params, clock=time.time):
+        self._tensors = tensors  # step (read after the update), loss, total_loss, lr
+        self._global_batch = params['batch_size'] * params['rank_size']
+        self._steps_per_epoch = params['steps_per_epoch']
+        self._display_every = params['display_every']
+        self._clock = clock
+        self._start = self._last = self._first_display = self._latest = None
+
+    def after_create_session(self, session, coord):
+        step = session.run(tf.compat.v1.train.get_global_step())
+        self._start = self._last = self._latest = (step, self._clock())
+
+    def before_run(self, run_context):
+        return tf.estimator.SessionRunArgs(self._tensors)
+
+    def after_run(self, run_context, run_values):
+        values = run_values.results
+        step, now = values['step'], self._clock()
+        self._latest = (step, now)
+        if step // self._display_every == self._last[0] // self._display_every:
+            return
+        log.info(TRAIN_LINE, step, step / self._steps_per_epoch,
+                 self._images_per_second(self._last, self._latest), values['loss'],
+                 values['total_loss'], values['lr'])
+        self._last = self._latest
+        if self._first_display is None:
+            self._first_display = self._latest
+
+    def _images_per_second(self, begin, end):
+        seconds = end[1] - begin[1]
+        return (end[0] - begin[0]) * self._global_batch / seconds if seconds > 0 else 0.0
+
+    def end(self, session):
+        # Steady state: from the first displayed line on, when there is a later one.
+        begin = self._first_display
+        if begin is None or begin[0] == self._latest[0]:
+            begin = self._start
+        if self._latest[0] > begin[0]:
+            log.info(SUMMARY_LINE, self._images_per_second(begin, self._latest),
+                     (self._latest[0] - begin[0]) * self._global_batch,
+                     self._latest[1] - begin[1])

@@ -1,0 +1,147 @@
+"""TFRecord input: find shards, count records once, parse slim keys, shard per rank, batch.
+
+Preprocessing itself lives in preprocessing.py; this module only wires it into tf.data.
+"""
+import glob
+import json
+import os
+
+import tensorflow as tf
+
+from common.errors import UsageError
+
+SPLIT_PATTERNS = {'train': 'train-*', 'validation': 'validation-*'}
+SHUFFLE_BUFFER = 10000
+
+
+def find_files(data_dir, split):
+    """Sorted shard paths of a split; a UsageError names what is missing."""
+    if not os.path.isdir(data_dir):
+        raise UsageError('--data_dir=%s does not exist or is not a directory' % data_dir)
+    files = sorted(glob.glob(os.path.join(data_dir, SPLIT_PATTERNS[split])))
+    if not files:
+        raise UsageError('no %s shards (%s) in --data_dir=%s'
+                         % (split, SPLIT_PATTERNS[split], data_dir))
+    return files
+
+
+def _cache_path():
+    root = os.environ.get('XDG_CACHE_HOME') or os.path.join(os.path.expanduser('~'), '.cache')
+    return os.path.join(root, 'ascend_imagenet_zoo', 'record_counts.json')
+
+
+def _count_one(path):
+    count = 0
+    try:
+        for _ in tf.compat.v1.io.tf_record_iterator(path):
+            count += 1
+    except tf.errors.OpError as e:
+        raise UsageError('corrupt TFRecord file %s after record %d: %s'
+                         % (path, count, e.message.splitlines()[0])) from None
+    return count
+
+
+def count_records(files):
+    """Total records in files; each file is counted once and cached by (path, size, mtime)."""
+    cache_file = _cache_path()
+    try:
+        with open(cache_file) as f:
+            cache = json.load(f)
+    except (OSError, ValueError):
+        cache = {}
+    total, changed = 0, False
+    for path in files:
+        path = os.path.abspath(path)
+        stat = os.stat(path)
+        key = [stat.st_size, int(stat.st_mtime)]
+        entry = cache.get(path)
+        if entry is None or entry[:2] != key:
+            entry = key + [_count_one(path)]
+            cache[path] = entry
+            changed = True
+        total += entry[2]
+    if changed:
+        try:
+            os.makedirs(os.path.dirname(cache_file), exist_ok=True)
+            tmp = '%s.%d' % (cache_file, os.getpid())
+            with open(tmp, 'w') as f:
+                json.dump(cache, f)
+            os.replace(tmp, cache_file)  # atomic: ranks may write at the same time
+        except OSError:
+            pass  # a read-only home only costs a recount next time
+    return total
+
+
+def _parse(serialized, params):
+    """Slim keys -> (encoded JPEG, bboxes [N, 4], label in [0, num_classes))."""
+    features = tf.io.parse_single_example(serialized, {
+        'image/encoded': tf.io.FixedLenFeature([], tf.string),
+        'image/class/label': tf.io.FixedLenFeature([], tf.int64),
+        'image/object/bbox/ymin': tf.io.VarLenFeature(tf.float32),
+        'image/object/bbox/xmin': tf.io.VarLenFeature(tf.float32),
+        'image/object/bbox/ymax': tf.io.VarLenFeature(tf.float32),
+        'image/object/bbox/xmax': tf.io.VarLenFeature(tf.float32),
+    })
+    bboxes = tf.stack([tf.sparse.to_dense(features['image/object/bbox/' + k])
+                       for k in ('ymin', 'xmin', 'ymax', 'xmax')], axis=1)
+    stored = tf.cast(features['image/class/label'], tf.int32)
+    label = stored - params['label_offset']
+    in_range = tf.logical_and(label >= 0, label < params['num_classes'])
+    check = tf.debugging.Assert(in_range, [
+        'label out of range: stored label', stored, 'minus --label_offset', params['label_offset'],
+        'is outside [0, --num_classes=%d)' % params['num_classes']])
+    with tf.control_dependencies([check]):
+        label = tf.identity(label)
+    return features['image/encoded'], bboxes, label
+
+
+def train_dataset(files, preprocess, params, rank, size):
+    """Endless shuffled batches of this rank's part of the training set."""
+    seed = None if params['seed'] is None else params['seed'] + rank
+    files_ds = tf.data.Dataset.from_tensor_slices(files)
+    if len(files) % size == 0:
+        files_ds = files_ds.shard(size, rank)
+    files_ds = files_ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    ds = files_ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
+                             num_parallel_calls=tf.data.experimental.AUTOTUNE)
+    if len(files) % size != 0:
+        ds = ds.shard(size, rank)  # uneven files: split records instead, so none is shared
+    ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed).repeat()
+
+    def parse_and_preprocess(serialized):
+        encoded, bboxes, label = _parse(serialized, params)
+        return {'image': preprocess(encoded, bboxes, params['image_size'])}, label
+
+    ds = ds.map(parse_and_preprocess, num_parallel_calls=tf.data.experimental.AUTOTUNE)
+    ds = ds.batch(params['batch_size'], drop_remainder=True)
+    return ds.prefetch(tf.data.experimental.AUTOTUNE)
+
+
+def eval_steps(num_records, params):
+    """Batches per rank so that every rank runs the same number and all records are covered."""
+    per_rank = -(-num_records // params['rank_size'])
+    return -(-per_rank // params['batch_size'])
+
+
+def eval_dataset(files, num_records, preprocess, params, rank, size):
+    """Every validation record exactly once over all ranks, padded with weight-0 samples.
+
+    Batches keep a static shape (the NPU compiles the graph once); padding fills the last
+    batches so that each rank runs eval_steps() of them.
+    """
+    size_px = params['image_size']
+    ds = tf.data.TFRecordDataset(files).shard(size, rank)
+
+    def parse_and_preprocess(serialized):
+        encoded, _, label = _parse(serialized, params)
+        return {'image': preprocess(encoded, size_px), 'weight': tf.constant(1.0)}, label
+
+    ds = ds.map(parse_and_preprocess, num_parallel_calls=tf.data.experimental.AUTOTUNE)
+    mine = len(range(rank, num_records, size))
+    padding = eval_steps(num_records, params) * params['batch_size'] - mine
+    if padding:
+        blank = ({'image': tf.zeros([size_px, size_px, 3]), 'weight': tf.constant(0.0)},
+                 tf.constant(0, tf.int32))
+        ds = ds.concatenate(tf.data.Dataset.from_tensors(blank).repeat(padding))
+    ds = ds.batch(params['batch_size'], drop_remainder=True)
+    return ds.prefetch(tf.data.experimental.AUTOTUNE)

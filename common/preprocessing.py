@@ -1,0 +1,61 @@
+"""Image preprocessing, chosen by name (PREPROCESSING); networks never copy these functions.
+
+Every train function takes (encoded_jpeg, bboxes [N, 4] ymin/xmin/ymax/xmax, size) and every
+eval function (encoded_jpeg, size); both return a float32 [size, size, 3] image.
+"""
+import tensorflow as tf
+
+MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+STD_RGB = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+EVAL_CROP_FRACTION = 0.875  # 224 of 256
+
+
+def distorted_bbox_crop(encoded, bboxes, size, area_range=(0.08, 1.0),
+                        aspect_ratio_range=(3. / 4., 4. / 3.), min_object_covered=0.1,
+                        max_attempts=10):
+    """Random crop around the record's boxes (the whole image when it has none), resized."""
+    bboxes = tf.cond(tf.equal(tf.shape(bboxes)[0], 0),
+                     lambda: tf.constant([[0.0, 0.0, 1.0, 1.0]]), lambda: bboxes)
+    begin, crop_size, _ = tf.image.sample_distorted_bounding_box(
+        tf.image.extract_jpeg_shape(encoded), bounding_boxes=tf.expand_dims(bboxes, 0),
+        min_object_covered=min_object_covered, aspect_ratio_range=aspect_ratio_range,
+        area_range=area_range, max_attempts=max_attempts, use_image_if_no_bounding_boxes=True)
+    offset_y, offset_x, _ = tf.unstack(begin)
+    height, width, _ = tf.unstack(crop_size)
+    window = tf.stack([offset_y, offset_x, height, width])
+    image = tf.image.decode_and_crop_jpeg(encoded, window, channels=3)
+    return tf.compat.v1.image.resize_bilinear(tf.expand_dims(image, 0), [size, size])[0]
+
+
+def resize_shorter_and_center_crop(encoded, size, crop_fraction=EVAL_CROP_FRACTION):
+    """Resizes the shorter side to size / crop_fraction, keeping the aspect ratio, then crops."""
+    image = tf.image.decode_jpeg(encoded, channels=3)
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = tf.round(size / crop_fraction) / tf.reduce_min(shape)
+    new_shape = tf.cast(tf.round(shape * scale), tf.int32)
+    # Anti-aliased like PIL, which the reference evaluations use.
+    image = tf.compat.v2.image.resize(image, new_shape, method='bilinear', antialias=True)
+    top = (new_shape[0] - size) // 2
+    left = (new_shape[1] - size) // 2
+    return tf.image.crop_to_bounding_box(image, top, left, size, size)
+
+
+def normalize_mean_std(image):
+    """RGB in 0..255 -> per-channel standardized (ImageNet statistics)."""
+    return (tf.cast(image, tf.float32) - MEAN_RGB) / STD_RGB
+
+
+def imagenet_train(encoded, bboxes, size):
+    image = distorted_bbox_crop(encoded, bboxes, size)
+    image = tf.image.random_flip_left_right(image)  # decided per image, at run time
+    return normalize_mean_std(image)
+
+
+def imagenet_eval(encoded, size):
+    return normalize_mean_std(resize_shorter_and_center_crop(encoded, size))
+
+
+# name -> (train function, eval function)
+PREPROCESSING = {
+    'imagenet_mean_std': (imagenet_train, imagenet_eval),
+}

@@ -1,0 +1,1 @@
+"""DenseNet-121 (torchvision architecture, seed recipe)."""

@@ -1,0 +1,48 @@
+"""DenseNet-121 as torchvision builds it (Huang et al., "Densely Connected Convolutional
+Networks", CVPR 2017): stem BN, 56x56 after the stem, 7,978,856 parameters at 1000 classes.
+
+Variable scopes follow torchvision's module names (conv0, norm0, denseblock1/denselayer1/...,
+transition1, norm5, classifier) so that its weights map one to one.
+"""
+import tensorflow as tf
+
+from common import layers
+
+GROWTH_RATE = 32
+BLOCK_LAYERS = (6, 12, 24, 16)
+BOTTLENECK_WIDTH = 4 * GROWTH_RATE
+STEM_FILTERS = 64
+COMPRESSION = 0.5
+
+
+def _dense_layer(x, is_training):
+    y = tf.nn.relu(layers.batch_norm(x, is_training, 'norm1'))
+    y = layers.conv2d(y, BOTTLENECK_WIDTH, 1, name='conv1')
+    y = tf.nn.relu(layers.batch_norm(y, is_training, 'norm2'))
+    y = layers.conv2d(y, GROWTH_RATE, 3, padding=1, name='conv2')
+    return tf.concat([x, y], axis=3)
+
+
+def _transition(x, is_training):
+    filters = int(int(x.shape[3]) * COMPRESSION)
+    x = tf.nn.relu(layers.batch_norm(x, is_training, 'norm'))
+    x = layers.conv2d(x, filters, 1, name='conv')
+    return layers.avg_pool(x, 2, 2)
+
+
+def build(images, is_training, num_classes):
+    """Returns logits [batch, num_classes] for NHWC float images."""
+    with tf.compat.v1.variable_scope('densenet121'):
+        x = layers.conv2d(images, STEM_FILTERS, 7, strides=2, padding=3, name='conv0')
+        x = tf.nn.relu(layers.batch_norm(x, is_training, 'norm0'))
+        x = layers.max_pool(x, 3, 2, padding=1)
+        for block, num_layers in enumerate(BLOCK_LAYERS, start=1):
+            with tf.compat.v1.variable_scope('denseblock%d' % block):
+                for index in range(1, num_layers + 1):
+                    with tf.compat.v1.variable_scope('denselayer%d' % index):
+                        x = _dense_layer(x, is_training)
+            if block < len(BLOCK_LAYERS):
+                with tf.compat.v1.variable_scope('transition%d' % block):
+                    x = _transition(x, is_training)
+        x = tf.nn.relu(layers.batch_norm(x, is_training, 'norm5'))
+        return layers.dense(layers.global_avg_pool(x), num_classes, name='classifier')

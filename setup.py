@@ -1,0 +1,26 @@
+"""Installs the zoo. TensorFlow comes from an extra so that the Ascend image keeps its own."""
+from setuptools import find_packages, setup
+
+setup(
+    name='ascend-imagenet-zoo',
+    version='0.1.0',
+    description='TF 1.15 Estimator ImageNet classifiers for Ascend 910, GPU and CPU',
+    python_requires='>=3.7,<3.8',
+    packages=find_packages(include=['common', 'official', 'official.*', 'tfrecord_tools', 'benchmarks']),
+    py_modules=['train'],
+    install_requires=[
+        'absl-py',
+        'numpy',
+        'protobuf<3.21',
+        'Pillow',  # re-encoding PNG/CMYK/grayscale images in tfrecord_tools
+    ],
+    extras_require={
+        # CPU default chosen by benchmarks/throughput.py, see README "Choosing the CPU TensorFlow".
+        'cpu': ['tensorflow==1.15.5', 'h5py<3'],
+        'intel': ['intel-tensorflow==1.15.2', 'h5py<3'],
+        'gpu': ['tensorflow-gpu==1.15.5', 'h5py<3'],
+        'demo': ['scikit-learn==1.0.2'],
+        'test': ['pytest>=7,<8', 'scikit-learn==1.0.2'],
+        'horovod': ['horovod==0.28.1'],
+    },
+)
