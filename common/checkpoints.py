@@ -39,6 +39,16 @@ def latest_step(model_dir):
     return _step_of(latest) if latest else None
 
 
+def resolve_restore_path(path):
+    """A checkpoint prefix for --restore_path (a prefix, or a directory's newest checkpoint)."""
+    if os.path.isdir(path):
+        return list_checkpoints(path)[-1][1]
+    if not os.path.exists(path + '.index'):
+        raise UsageError('--restore_path=%s: no such checkpoint (give a model.ckpt-N prefix or '
+                         'a directory of them)' % path)
+    return path
+
+
 def _excluded(name, scopes):
     return any(name == s.rstrip('/') or name.startswith(s.rstrip('/') + '/') for s in scopes)
 
@@ -53,11 +63,6 @@ def warm_start(params):
     if latest_step(params['log_dir']) is not None:
         return
     path = params['restore_path']
-    if os.path.isdir(path):
-        listed = list_checkpoints(path)
-        path = tf.train.latest_checkpoint(path) or listed[-1][1]
-    elif not os.path.exists(path + '.index'):
-        raise UsageError('--restore_path=%s: no such checkpoint' % path)
     stored = dict(tf.train.list_variables(path))
     exclude = params['restore_exclude'] or []
     global_step = tf.compat.v1.train.get_global_step()

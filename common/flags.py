@@ -95,7 +95,7 @@ def define_flags(network_names):
     f.DEFINE_string('restore_path', None, 'Checkpoint (file prefix or directory) to fine-tune from.')
     f.DEFINE_list('restore_exclude', None,
                   'Variable scopes not restored from restore_path (default: the classifier).')
-    f.DEFINE_integer('seed', None, 'Seed for graph, ops and data order; makes runs repeatable.')
+    f.DEFINE_integer('seed', None, 'Seed for graph, ops and data order; makes runs repeatable (training preprocessing then runs on one thread).')
 
 
 class _Definer:

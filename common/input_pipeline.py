@@ -90,29 +90,45 @@ def _parse(serialized, params):
     check = tf.debugging.Assert(in_range, [
         'label out of range: stored label', stored, 'minus --label_offset', params['label_offset'],
         'is outside [0, --num_classes=%d)' % params['num_classes']])
-    with tf.control_dependencies([check]):
-        label = tf.identity(label)
-    return features['image/encoded'], bboxes, label
+    # Checked here so that a non-JPEG record gives one clear error, not libjpeg's noise.
+    encoded = features['image/encoded']
+    is_jpeg = tf.debugging.Assert(tf.image.is_jpeg(encoded), [
+        'image/encoded is not a JPEG image (tfrecord_tools re-encodes PNG/CMYK/grayscale)'])
+    with tf.control_dependencies([check, is_jpeg]):
+        return tf.identity(encoded), bboxes, tf.identity(label)
 
 
 def train_dataset(files, preprocess, params, rank, size):
-    """Endless shuffled batches of this rank's part of the training set."""
-    seed = None if params['seed'] is None else params['seed'] + rank
+    """Endless shuffled batches of this rank's part of the training set.
+
+    Files are split between ranks when they divide evenly; otherwise every rank reads the
+    files in the same order and keeps every size-th record. Either way each record belongs
+    to exactly one rank.
+    """
+    seed = params['seed']
+    rank_seed = None if seed is None else seed + rank
+    even = len(files) % size == 0
     files_ds = tf.data.Dataset.from_tensor_slices(files)
-    if len(files) % size == 0:
+    if even:
         files_ds = files_ds.shard(size, rank)
-    files_ds = files_ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+        file_seed = rank_seed
+    else:
+        file_seed = seed or 0  # the same file order on every rank, or the shards would overlap
+    files_ds = files_ds.shuffle(len(files), seed=file_seed, reshuffle_each_iteration=True)
     ds = files_ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(files), 8),
                              num_parallel_calls=tf.data.experimental.AUTOTUNE)
-    if len(files) % size != 0:
-        ds = ds.shard(size, rank)  # uneven files: split records instead, so none is shared
-    ds = ds.shuffle(SHUFFLE_BUFFER, seed=seed).repeat()
+    if not even:
+        ds = ds.shard(size, rank)
+    ds = ds.shuffle(SHUFFLE_BUFFER, seed=rank_seed).repeat()
 
     def parse_and_preprocess(serialized):
         encoded, bboxes, label = _parse(serialized, params)
         return {'image': preprocess(encoded, bboxes, params['image_size'])}, label
 
-    ds = ds.map(parse_and_preprocess, num_parallel_calls=tf.data.experimental.AUTOTUNE)
+    # Parallel calls would draw from the seeded random kernels in a varying order; TF 1.15
+    # has no stateless bounding-box sampler, so a seeded run preprocesses sequentially.
+    parallel = tf.data.experimental.AUTOTUNE if seed is None else None
+    ds = ds.map(parse_and_preprocess, num_parallel_calls=parallel)
     ds = ds.batch(params['batch_size'], drop_remainder=True)
     return ds.prefetch(tf.data.experimental.AUTOTUNE)
 

@@ -16,10 +16,14 @@ def distorted_bbox_crop(encoded, bboxes, size, area_range=(0.08, 1.0),
     """Random crop around the record's boxes (the whole image when it has none), resized."""
     bboxes = tf.cond(tf.equal(tf.shape(bboxes)[0], 0),
                      lambda: tf.constant([[0.0, 0.0, 1.0, 1.0]]), lambda: bboxes)
-    begin, crop_size, _ = tf.image.sample_distorted_bounding_box(
+    # TF 1.15 passes seed 0 (= unseeded) to this kernel unless told otherwise: hand it the
+    # graph-derived seeds so that --seed makes crops repeatable.
+    seed, seed2 = tf.compat.v1.random.get_seed(None)
+    begin, crop_size, _ = tf.compat.v1.image.sample_distorted_bounding_box(
         tf.image.extract_jpeg_shape(encoded), bounding_boxes=tf.expand_dims(bboxes, 0),
-        min_object_covered=min_object_covered, aspect_ratio_range=aspect_ratio_range,
-        area_range=area_range, max_attempts=max_attempts, use_image_if_no_bounding_boxes=True)
+        seed=seed, seed2=seed2, min_object_covered=min_object_covered,
+        aspect_ratio_range=aspect_ratio_range, area_range=area_range,
+        max_attempts=max_attempts, use_image_if_no_bounding_boxes=True)
     offset_y, offset_x, _ = tf.unstack(begin)
     height, width, _ = tf.unstack(crop_size)
     window = tf.stack([offset_y, offset_x, height, width])

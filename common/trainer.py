@@ -44,7 +44,7 @@ def check_npu_settings(params, targets):
                                        max(loop, params['save_checkpoints_steps'] // loop * loop)))
     for target in targets:
         if target % loop:
-            divisor = _largest_divisor_up_to(math.gcd(*targets), loop)
+            divisor = _largest_divisor_up_to(functools.reduce(math.gcd, targets), loop)
             raise UsageError('training stops at step %d (steps per epoch: %d), not a multiple of '
                              '--iterations_per_loop=%d; use --iterations_per_loop=%d'
                              % (target, params['steps_per_epoch'], loop, divisor))
@@ -79,6 +79,8 @@ def prepare(params):
     params.update(device=where.device, rank=where.rank, rank_size=where.size)
     if params['eval_dir'] is None:
         params['eval_dir'] = params['log_dir']
+    if params['restore_path']:
+        params['restore_path'] = checkpoints.resolve_restore_path(params['restore_path'])
     num_train, spe = _steps_per_epoch(params)
     params.update(num_train_images=num_train, steps_per_epoch=spe)
     if params['mode'] != 'evaluate':

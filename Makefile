@@ -1,0 +1,19 @@
+# The two commands of README.md. Both create .venv (Python 3.7) on first use.
+#   make demo   trains and evaluates DenseNet-121 on the bundled demo data
+#   make test   runs the test suite
+# TF_EXTRA picks the TensorFlow build: cpu (default), intel or gpu (see README).
+VENV := .venv
+TF_EXTRA ?= cpu
+STAMP := $(VENV)/.installed-$(TF_EXTRA)
+
+$(STAMP): setup.py scripts/make_venv.sh
+	bash scripts/make_venv.sh $(VENV) $(TF_EXTRA)
+	touch $@
+
+demo: $(STAMP)
+	PYTHON=$(CURDIR)/$(VENV)/bin/python bash scripts/run_1p.sh
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -q tests
+
+.PHONY: demo test

@@ -1,0 +1,148 @@
+"""Training throughput of a network, its input pipeline, and a tf.keras.applications peer.
+
+    python -m benchmarks.throughput --network=densenet121 [--data_dir=DIR] [--steps=5]
+
+Prints one line per measurement: graph construction plus the first training step (seconds),
+training images/s on synthetic in-memory data and on TFRecords (--data_dir, default: the
+demo dataset, built if absent), the input pipeline alone in images/s, and the same training
+step of the Keras model as a ratio. Runs on whatever device TensorFlow sees (CPU here).
+"""
+import os
+import sys
+import tempfile
+import time
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import numpy as np  # noqa: E402
+import pkg_resources  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+import official  # noqa: E402
+from common import flags as zoo_flags, input_pipeline, preprocessing  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum('network', 'densenet121', official.NETWORK_NAMES, 'Network to measure.')
+flags.DEFINE_integer('batch_size', 32, 'Batch size.', lower_bound=1)
+flags.DEFINE_integer('image_size', 224, 'Image size.', lower_bound=16)
+flags.DEFINE_integer('steps', 5, 'Timed steps per measurement (after one warm-up step).',
+                     lower_bound=1)
+flags.DEFINE_string('data_dir', None, 'TFRecords to read; default: the demo dataset.')
+
+# tf.keras.applications peers: same family, or the light-network reference.
+KERAS_PEERS = {
+    'densenet121': 'DenseNet121',
+}
+
+
+def _params(network):
+    params = dict(zoo_flags.COMMON_DEFAULTS)
+    params.update(network.defaults)
+    params.update(network=network.name, device='cpu', rank=0, rank_size=1,
+                  batch_size=FLAGS.batch_size, image_size=FLAGS.image_size, num_classes=1000,
+                  label_offset=1, steps_per_epoch=1000, save_checkpoints_steps=10 ** 9,
+                  log_dir=tempfile.mkdtemp(), restore_path=None)
+    return params
+
+
+def _time_steps(sess, op, steps):
+    start = time.time()
+    for _ in range(steps):
+        sess.run(op)
+    return (time.time() - start) / steps
+
+
+def _synthetic(params):
+    size = params['image_size']
+    images = tf.random.uniform([params['batch_size'], size, size, 3], seed=1)
+    labels = tf.random.uniform([params['batch_size']], maxval=params['num_classes'],
+                               dtype=tf.int32, seed=2)
+    return tf.data.Dataset.from_tensors(({'image': images}, labels)).repeat()
+
+
+def train_step(network, params, dataset_fn):
+    """(graph build + first step seconds, seconds per later step) of our model_fn."""
+    with tf.Graph().as_default():
+        start = time.time()
+        features, labels = tf.compat.v1.data.make_one_shot_iterator(
+            dataset_fn(params)).get_next()
+        tf.compat.v1.train.get_or_create_global_step()
+        spec = network.model_fn(features, labels, tf.estimator.ModeKeys.TRAIN, params)
+        with tf.compat.v1.Session() as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            sess.run(spec.train_op)
+            first = time.time() - start
+            return first, _time_steps(sess, spec.train_op, FLAGS.steps)
+
+
+def pipeline_only(params, files):
+    train_pp, _ = preprocessing.PREPROCESSING[params['preprocessing']]
+    with tf.Graph().as_default():
+        batch = tf.compat.v1.data.make_one_shot_iterator(
+            input_pipeline.train_dataset(files, train_pp, params, 0, 1)).get_next()
+        with tf.compat.v1.Session() as sess:
+            sess.run(batch)
+            return _time_steps(sess, batch, FLAGS.steps * 4)
+
+
+def keras_step(name, params):
+    with tf.Graph().as_default():
+        size = params['image_size']
+        model = getattr(tf.keras.applications, name)(
+            weights=None, input_shape=(size, size, 3), classes=params['num_classes'])
+        model.compile(tf.keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+                      'sparse_categorical_crossentropy')
+        x = np.random.rand(params['batch_size'], size, size, 3).astype(np.float32)
+        y = np.random.randint(0, params['num_classes'], params['batch_size'])
+        model.train_on_batch(x, y)
+        start = time.time()
+        for _ in range(FLAGS.steps):
+            model.train_on_batch(x, y)
+        return (time.time() - start) / FLAGS.steps
+
+
+def _tf_distribution():
+    for name in ('intel-tensorflow', 'tensorflow', 'tensorflow-gpu'):
+        try:
+            return '%s %s' % (name, pkg_resources.get_distribution(name).version)
+        except pkg_resources.DistributionNotFound:
+            continue
+    return 'tensorflow %s' % tf.__version__
+
+
+def main(argv):
+    del argv
+    tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.ERROR)
+    network = official.load(FLAGS.network)
+    params = _params(network)
+    data_dir = FLAGS.data_dir
+    if data_dir is None:
+        from tfrecord_tools import build_demo_dataset  # pylint: disable=import-outside-toplevel
+        data_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                'demo_data')
+        if not os.path.exists(os.path.join(data_dir, 'dataset.json')):
+            build_demo_dataset.build(data_dir)
+    files = input_pipeline.find_files(data_dir, 'train')
+    batch = params['batch_size']
+    print('%s, batch %d, %dx%d, %s, %d CPU cores' % (
+        network.name, batch, params['image_size'], params['image_size'], _tf_distribution(),
+        os.cpu_count()))
+    first, synthetic = train_step(network, params, _synthetic)
+    print('graph build + first step: %.1f s' % first)
+    print('train, synthetic data: %.2f images/s (%.2f s/step)' % (batch / synthetic, synthetic))
+    train_pp, _ = preprocessing.PREPROCESSING[params['preprocessing']]
+    _, records = train_step(network, params, lambda p: input_pipeline.train_dataset(
+        files, train_pp, p, 0, 1))
+    print('train, TFRecords (%s): %.2f images/s' % (data_dir, batch / records))
+    print('input pipeline alone: %.1f images/s' % (batch / pipeline_only(params, files)))
+    peer = KERAS_PEERS.get(network.name)
+    if peer:
+        keras = keras_step(peer, params)
+        print('tf.keras.applications.%s train step: %.2f images/s; ours/keras = %.2f' % (
+            peer, batch / keras, keras / synthetic))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(app.run(main))

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Trains on device $DEVICE_ID; results and log in result/1p/$DEVICE_ID/. Never deletes anything:
+# a second run resumes from the checkpoints there.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+cd "$ROOT"
+device=${DEVICE_ID:-0}
+out=$ROOT/result/1p/$device
+mkdir -p "$out"
+log=$out/train_$device.log
+
+demo=$(demo_flags "$@")
+extra=()
+if [ -n "$demo" ]; then
+  echo "no --data_dir and no NPU: demo run on $DEMO_DIR (pass --data_dir=... for real data)"
+  # shellcheck disable=SC2206
+  extra=($demo --max_epochs=4 --epochs_between_evals=2 --display_every=10)
+fi
+
+start=$(date +%s)
+status=0
+"$PYTHON" train.py --rank_size=1 --log_dir="$out" "${extra[@]}" "$@" 2>&1 | tee -a "$log" \
+  || status=$?
+end=$(date +%s)
+if [ "$status" -ne 0 ]; then
+  echo "training failed (exit $status); log: $log"
+  exit "$status"
+fi
+if [ -n "$demo" ]; then
+  bash "$ROOT/scripts/test.sh" --eval_dir="$out" --log_dir="$out" "$@" 2>&1 | tee -a "$log"
+fi
+fps=$(grep -o 'images/sec=[0-9.]*' "$log" | tail -n 1 | cut -d= -f2)
+echo "Final Performance images/sec : ${fps:-n/a}"
+echo "E2E Training Duration sec : $((end - start))"
+echo "log: $log"

@@ -1,0 +1,113 @@
+"""Bad input: one 'error:' line on stderr, a non-zero exit, no traceback, no checkpoint."""
+import os
+import shutil
+
+import pytest
+
+from conftest import SMALL, checkpoint_steps, run_train
+
+
+def _copy_demo(demo_dir, target, splits=('train', 'validation')):
+    os.makedirs(target)
+    for name in os.listdir(demo_dir):
+        if name.split('-')[0] in splits:
+            shutil.copy(os.path.join(demo_dir, name), target)
+    return str(target)
+
+
+def assert_one_error_line(result, *fragments, code=2):
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == code, result.stderr
+    assert len(lines) == 1 and lines[0].startswith('error: '), result.stderr
+    assert 'Traceback' not in result.stdout + result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def _run(args, log_dir, npu=False):
+    return run_train(list(args) + ['--log_dir=' + log_dir], npu=npu)
+
+
+CASES = {
+    'missing_data_dir': (['--data_dir={tmp}/nope'], ['does not exist']),
+    'empty_data_dir': (['--data_dir={tmp}'], ['no train shards (train-*)']),
+    'no_validation_shards': (['--data_dir={train_only}'], ['no validation shards']),
+    'unknown_flag': (['--data_dir={demo}', '--learning_rate=1'],
+                     ['Unknown command line flag', 'learning_rate']),
+    'unknown_network': (['--data_dir={demo}', '--network=resnet50'],
+                        ['--network=resnet50', 'densenet121']),
+    'batch_larger_than_dataset': (['--data_dir={demo}', '--batch_size=2000'],
+                                  ['larger than the 1438 training images']),
+    'eval_dir_without_checkpoints': (['--data_dir={demo}', '--mode=evaluate',
+                                      '--eval_dir={tmp}'], ['no model.ckpt-N checkpoints in']),
+    'missing_restore_path': (['--data_dir={demo}', '--restore_path={tmp}/model.ckpt-5'],
+                             ['--restore_path=', 'no such checkpoint']),
+    'train_steps_in_train_and_evaluate': (['--data_dir={demo}', '--max_train_steps=5'],
+                                          ['--max_train_steps is for --mode=train']),
+    'corrupt_shard': (['--data_dir={corrupt}'], ['corrupt TFRecord file', 'train-00001-of-00004']),
+}
+
+
+@pytest.mark.parametrize('case', sorted(CASES))
+def test_start_up_errors(case, demo_dir, tmp_path):
+    args, fragments = CASES[case]
+    paths = dict(demo=demo_dir, tmp=str(tmp_path / 'empty'))
+    os.makedirs(paths['tmp'])
+    if case == 'no_validation_shards':
+        paths['train_only'] = _copy_demo(demo_dir, tmp_path / 'train_only', ('train',))
+    if case == 'corrupt_shard':
+        paths['corrupt'] = _copy_demo(demo_dir, tmp_path / 'corrupt')
+        with open(os.path.join(paths['corrupt'], 'train-00001-of-00004'), 'r+b') as f:
+            f.seek(5000)
+            f.write(b'\xff' * 64)  # breaks a record's CRC
+    log_dir = str(tmp_path / 'out')
+    result = _run([a.format(**paths) for a in args] + SMALL, log_dir)
+    assert_one_error_line(result, *fragments)
+    assert checkpoint_steps(log_dir) == []
+
+
+@pytest.mark.parametrize('args, fragment', [
+    (['--iterations_per_loop=7', '--max_train_steps=20', '--save_checkpoints_steps=14'],
+     'training stops at step 20 (steps per epoch: 44), not a multiple of '
+     '--iterations_per_loop=7; use --iterations_per_loop=5'),
+    (['--iterations_per_loop=10', '--max_train_steps=20', '--save_checkpoints_steps=15'],
+     '--save_checkpoints_steps=15 is not a multiple of --iterations_per_loop=10; use 10'),
+])
+def test_npu_loop_settings_are_checked_at_start_up(args, fragment, demo_dir, tmp_path):
+    log_dir = str(tmp_path / 'out')
+    result = _run(['--device=npu', '--mode=train', '--data_dir=' + demo_dir] + args + SMALL,
+                  log_dir, npu=True)
+    assert_one_error_line(result, fragment)
+    assert not os.path.exists(os.path.join(log_dir, 'hparams.json'))
+
+
+def test_npu_requested_without_npu_bridge(demo_dir, tmp_path):
+    result = _run(['--device=npu', '--data_dir=' + demo_dir] + SMALL, str(tmp_path))
+    assert_one_error_line(result, 'npu_bridge cannot be imported')
+
+
+def test_label_outside_num_classes_stops_training(demo_dir, tmp_path):
+    """Demo labels are 1..10; with --num_classes=5 the first batch fails. Nothing is saved."""
+    log_dir = str(tmp_path / 'out')
+    result = _run(['--mode=train', '--max_train_steps=5', '--data_dir=' + demo_dir,
+                   '--num_classes=5', '--image_size=32'], log_dir)
+    assert_one_error_line(result, 'label out of range', 'tfrecord_tools.verify', code=1)
+    assert checkpoint_steps(log_dir) == []
+
+
+def test_undecodable_image_stops_training(tmp_path):
+    """A well-formed record whose JPEG bytes are garbage."""
+    import tensorflow as tf
+    from tfrecord_tools import writer
+    data_dir = str(tmp_path / 'data')
+    os.makedirs(data_dir)
+    for split in ('train', 'validation'):
+        with tf.io.TFRecordWriter(os.path.join(data_dir, split + '-00000-of-00001')) as out:
+            for i in range(40):
+                example = writer.make_example(b'not a jpeg', 8, 8, 1 + i % 10, 'x', 'x', 'x.jpg')
+                out.write(example.SerializeToString())
+    log_dir = str(tmp_path / 'out')
+    result = _run(['--mode=train', '--max_train_steps=5', '--data_dir=' + data_dir] + SMALL,
+                  log_dir)
+    assert_one_error_line(result, 'image/encoded is not a JPEG image', code=1)
+    assert checkpoint_steps(log_dir) == []

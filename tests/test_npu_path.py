@@ -1,0 +1,118 @@
+"""The Ascend path through the npu_bridge fake (tests/fake_npu), and the GPU wiring."""
+import inspect
+import os
+import sys
+
+import pytest
+import tensorflow as tf
+
+from conftest import FAKE_NPU, SMALL, checkpoint_steps, run_train, train_lines
+
+sys.path.insert(0, FAKE_NPU)
+from npu_bridge.estimator.npu import npu_config, npu_estimator, npu_optimizer  # noqa: E402
+from npu_bridge.estimator.npu import npu_loss_scale_manager, npu_loss_scale_optimizer  # noqa: E402
+from npu_bridge.hccl import hccl_ops  # noqa: E402
+
+from common import backend, estimator, optimizer  # noqa: E402
+
+PARAMS = dict(device='npu', rank=0, rank_size=1, precision_mode='allow_mix_precision',
+              iterations_per_loop=100, log_dir='/tmp/unused', seed=None,
+              save_checkpoints_steps=1000, optimizer='momentum', momentum=0.9,
+              use_nesterov=True)
+
+
+def _signature(function):
+    return str(inspect.signature(function))
+
+
+def test_fake_signatures_are_those_of_the_api_document():
+    """The fake must not accept more than the real API (shared/NPU_BRIDGE_API.md)."""
+    assert _signature(npu_config.NPURunConfig.__init__) == (
+        '(self, iterations_per_loop=1, model_dir=None, tf_random_seed=None, '
+        'save_summary_steps=0, save_checkpoints_steps=None, save_checkpoints_secs=None, '
+        'session_config=None, keep_checkpoint_max=5, keep_checkpoint_every_n_hours=10000, '
+        'log_step_count_steps=100, enable_data_pre_proc=True, precision_mode=None, '
+        'hcom_parallel=False, profiling_config=None, dump_config=None)')
+    assert _signature(npu_estimator.NPUEstimator.__init__) == (
+        "(self, model_fn=None, model_dir=None, config=None, params=None, job_start_file='', "
+        'warm_start_from=None)')
+    assert _signature(npu_optimizer.NPUDistributedOptimizer.__init__) == (
+        '(self, optimizer, is_weight_update_sharding=False, name=None)')
+    assert _signature(npu_loss_scale_optimizer.NPULossScaleOptimizer.__init__) == (
+        '(self, opt, loss_scale_manager, is_distributed=False)')
+    assert _signature(npu_loss_scale_manager.ExponentialUpdateLossScaleManager.__init__) == (
+        '(self, init_loss_scale, incr_every_n_steps, decr_every_n_nan_or_inf=2, incr_ratio=2, '
+        'decr_ratio=0.8)')
+    assert _signature(hccl_ops.allreduce) == (
+        "(tensor, reduction, fusion=1, fusion_id=-1, group='hccl_world_group')")
+
+
+def test_npu_run_config_gets_precision_loop_and_hcom():
+    classifier = estimator.build(lambda features, labels, mode, params: None, PARAMS)
+    assert isinstance(classifier, npu_estimator.NPUEstimator)
+    config = classifier.config
+    assert isinstance(config, npu_config.NPURunConfig)
+    assert config._precision_mode == 'allow_mix_precision'  # pylint: disable=protected-access
+    assert config._iterations_per_loop == 100  # pylint: disable=protected-access
+    assert config._hcom_parallel is True  # pylint: disable=protected-access
+    assert config._enable_data_pre_proc is True  # pylint: disable=protected-access
+    assert config.keep_checkpoint_max == 5 and config.save_checkpoints_steps == 1000
+
+
+@pytest.mark.parametrize('precision_mode, loss_scaled', [
+    ('allow_mix_precision', True), ('force_fp16', True), ('force_fp32', False)])
+def test_npu_optimizer_is_distributed_and_loss_scaled(precision_mode, loss_scaled):
+    with tf.Graph().as_default():
+        opt = optimizer.build(0.1, dict(PARAMS, precision_mode=precision_mode))
+        if loss_scaled:
+            assert isinstance(opt, npu_loss_scale_optimizer.NPULossScaleOptimizer)
+            assert isinstance(opt._loss_scale_manager,  # pylint: disable=protected-access
+                              npu_loss_scale_manager.ExponentialUpdateLossScaleManager)
+            opt = opt._opt  # pylint: disable=protected-access
+        assert isinstance(opt, npu_optimizer.NPUDistributedOptimizer)
+        inner = opt._optimizer  # pylint: disable=protected-access
+        assert isinstance(inner, tf.compat.v1.train.MomentumOptimizer)
+        assert inner._use_nesterov  # pylint: disable=protected-access
+
+
+def test_gpu_uses_automatic_mixed_precision_with_dynamic_loss_scale():
+    with tf.Graph().as_default():
+        params = dict(PARAMS, device='gpu')
+        opt = optimizer.build(0.1, params)
+        try:
+            assert type(opt).__name__ == 'MixedPrecisionLossScaleOptimizer'
+            assert 'DynamicLossScale' in type(opt._loss_scale).__name__  # pylint: disable=protected-access
+        finally:
+            tf.compat.v1.train.experimental.disable_mixed_precision_graph_rewrite()
+        assert not isinstance(optimizer.build(0.1, dict(params, precision_mode='force_fp32')),
+                              type(opt))
+        assert not backend.mixed_precision(dict(params, device='cpu'))
+
+
+def test_npu_detection_needs_rank_environment(monkeypatch):
+    monkeypatch.setenv('RANK_SIZE', '8')
+    monkeypatch.delenv('RANK_ID', raising=False)
+    with pytest.raises(Exception, match='RANK_ID is not set'):
+        backend.detect('npu', 8)
+    monkeypatch.setenv('RANK_ID', '3')
+    monkeypatch.setenv('DEVICE_ID', '3')
+    monkeypatch.setenv('RANK_TABLE_FILE', 'scripts/8p.json')
+    assert backend.detect('npu', 8) == backend.Backend('npu', 3, 8)
+    with pytest.raises(Exception, match='--rank_size=1 but RANK_SIZE=8'):
+        backend.detect('npu', 1)
+
+
+def test_training_through_the_fake_npu_with_device_loops(demo_dir, tmp_path):
+    """iterations_per_loop=5: the log hook sees one Session.run per loop of 5 steps and still
+    logs at each display step, with the loss-scaled NPU optimizer in the graph."""
+    log_dir = str(tmp_path / 'npu')
+    result = run_train(['--device=npu', '--mode=train', '--max_train_steps=20',
+                        '--iterations_per_loop=5', '--display_every=5',
+                        '--save_checkpoints_steps=10', '--data_dir=' + demo_dir,
+                        '--log_dir=' + log_dir] + SMALL, npu=True)
+    assert result.returncode == 0, result.stderr
+    assert 'device: npu, rank 0 of 1, precision_mode allow_mix_precision' in result.stdout
+    assert [int(line[0]) for line in train_lines(result.stdout)] == [5, 10, 15, 20]
+    assert 20 in checkpoint_steps(log_dir)
+    reader = tf.train.load_checkpoint(os.path.join(log_dir, 'model.ckpt-20'))
+    assert reader.get_tensor('loss_scale/scale') == 2.0 ** 32  # the manager ran, no overflow

@@ -1,0 +1,79 @@
+"""Learning-rate schedule values and the training log line's FPS arithmetic."""
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common import hooks, schedules
+
+PARAMS = dict(lr=0.1, lr_schedule='cosine_per_epoch', T_max=4, steps_per_epoch=10)
+
+
+def cosine_lr(step, lr=0.1, t_max=4, steps_per_epoch=10):
+    epoch = min(step // steps_per_epoch, t_max)
+    return lr * 0.5 * (1 + math.cos(math.pi * epoch / t_max))
+
+
+def test_cosine_per_epoch_values_and_tail():
+    steps = [0, 9, 10, 25, 39, 40, 55, 1000]
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        step = tf.compat.v1.placeholder(tf.int64, [])
+        lr = schedules.learning_rate(step, PARAMS)
+        got = [sess.run(lr, {step: s}) for s in steps]
+    np.testing.assert_allclose(got, [cosine_lr(s) for s in steps], rtol=1e-6)
+    assert got[0] == pytest.approx(0.1) and got[-1] == pytest.approx(0.0, abs=1e-7)
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+class _Values:
+    def __init__(self, results):
+        self.results = results
+
+
+def _run_hook(steps_per_run, seconds_per_step, display_every, runs):
+    """Drives TrainLogHook as a session would; returns the logged FPS values."""
+    clock = _Clock()
+    params = dict(batch_size=32, rank_size=2, steps_per_epoch=100, display_every=display_every)
+    hook = hooks.TrainLogHook({}, params, clock=clock)
+    hook._start = hook._last = hook._latest = (0, clock.now)  # pylint: disable=protected-access
+    logged = []
+    original = hooks.log.info
+    hooks.log.info = lambda fmt, *args: logged.append(args)
+    try:
+        step = 0
+        for _ in range(runs):
+            step += steps_per_run
+            clock.now += steps_per_run * seconds_per_step
+            hook.after_run(None, _Values(dict(step=step, loss=1.0, total_loss=1.5, lr=0.1)))
+        hook.end(None)
+    finally:
+        hooks.log.info = original
+    return logged
+
+
+@pytest.mark.parametrize('steps_per_run', [1, 4])
+def test_fps_counts_images_actually_processed(steps_per_run):
+    """Global batch 64, 0.5 s per step: 128 images/s whether one Session.run covers one step
+    or an NPU loop of 4 (the originals multiplied by iterations_per_loop in both cases)."""
+    logged = _run_hook(steps_per_run, 0.5, display_every=8, runs=40 // steps_per_run)
+    lines, summary = logged[:-1], logged[-1]
+    assert [args[0] for args in lines] == [8, 16, 24, 32, 40]
+    for args in lines:
+        assert args[2] == pytest.approx(128.0)
+        assert args[1] == pytest.approx(args[0] / 100)  # epoch = step / steps per epoch
+    assert summary[0] == pytest.approx(128.0)
+    assert summary[1] == 32 * 64  # images after the first displayed line
+
+
+def test_log_line_format_is_the_seeds():
+    line = hooks.TRAIN_LINE % (35028, 7.0, 4289.5, 3.773, 4.477, 0.00996)
+    assert line == ('step: 35028  epoch:  7.0  FPS: 4289.5  loss: 3.773  total_loss: 4.477  '
+                    'lr:0.00996')
