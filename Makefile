@@ -1,9 +1,9 @@
 # The two commands of README.md. Both create .venv (Python 3.7) on first use.
 #   make demo   trains and evaluates DenseNet-121 on the bundled demo data
 #   make test   runs the test suite
-# TF_EXTRA picks the TensorFlow build: cpu (default), intel or gpu (see README).
+# TF_EXTRA picks the TensorFlow build: intel (default, fastest on CPU), stock or gpu (README).
 VENV := .venv
-TF_EXTRA ?= cpu
+TF_EXTRA ?= intel
 STAMP := $(VENV)/.installed-$(TF_EXTRA)
 
 $(STAMP): setup.py scripts/make_venv.sh

@@ -15,12 +15,13 @@ setup(
         'Pillow',  # re-encoding PNG/CMYK/grayscale images in tfrecord_tools
     ],
     extras_require={
-        # CPU default chosen by benchmarks/throughput.py, see README "Choosing the CPU TensorFlow".
-        'cpu': ['tensorflow==1.15.5', 'h5py<3'],
+        # The CPU default is intel (oneDNN), 2.2x stock TF on DenseNet-121 training:
+        # README, "Choosing the CPU TensorFlow".
         'intel': ['intel-tensorflow==1.15.2', 'h5py<3'],
+        'stock': ['tensorflow==1.15.5', 'h5py<3'],
         'gpu': ['tensorflow-gpu==1.15.5', 'h5py<3'],
         'demo': ['scikit-learn==1.0.2'],
-        'test': ['pytest>=7,<8', 'scikit-learn==1.0.2'],
+        'test': ['pytest>=7,<8', 'scikit-learn==1.0.2', 'scikit-image==0.19.3'],
         'horovod': ['horovod==0.28.1'],
     },
 )

@@ -15,7 +15,7 @@ import time
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import numpy as np  # noqa: E402
-import pkg_resources  # noqa: E402
+import pkg_resources  # noqa: E402  pylint: disable=deprecated-module
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
@@ -54,10 +54,9 @@ def _time_steps(sess, op, steps):
 
 
 def _synthetic(params):
-    size = params['image_size']
-    images = tf.random.uniform([params['batch_size'], size, size, 3], seed=1)
-    labels = tf.random.uniform([params['batch_size']], maxval=params['num_classes'],
-                               dtype=tf.int32, seed=2)
+    size, rng = params['image_size'], np.random.RandomState(0)
+    images = rng.uniform(-2, 2, [params['batch_size'], size, size, 3]).astype(np.float32)
+    labels = rng.randint(0, params['num_classes'], params['batch_size']).astype(np.int32)
     return tf.data.Dataset.from_tensors(({'image': images}, labels)).repeat()
 
 

@@ -23,8 +23,12 @@ def pad(x, amount, value=0.0):
 def conv2d(x, filters, kernel_size, strides=1, padding=0, use_bias=False,
            kernel_initializer=KAIMING_NORMAL, name=None):
     """Convolution with PyTorch-style symmetric zero padding."""
+    # At stride 1 'SAME' pads symmetrically too, and saves a copy of the input.
+    same = strides == 1 and 2 * padding == kernel_size - 1
+    if not same:
+        x = pad(x, padding)
     return tf.compat.v1.layers.conv2d(
-        pad(x, padding), filters, kernel_size, strides, padding='valid', use_bias=use_bias,
+        x, filters, kernel_size, strides, padding='same' if same else 'valid', use_bias=use_bias,
         kernel_initializer=kernel_initializer, name=name)
 
 

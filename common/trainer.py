@@ -84,8 +84,8 @@ def prepare(params):
     num_train, spe = _steps_per_epoch(params)
     params.update(num_train_images=num_train, steps_per_epoch=spe)
     if params['mode'] != 'evaluate':
-        if params['save_checkpoints_steps'] is None:
-            loop = params['iterations_per_loop']
+        if params['save_checkpoints_steps'] is None:  # once an epoch, in whole NPU loops
+            loop = params['iterations_per_loop'] if params['device'] == 'npu' else 1
             params['save_checkpoints_steps'] = max(loop, spe // loop * loop)
         if params['max_epochs'] is None and not params['max_train_steps']:
             raise UsageError('give --max_epochs or --max_train_steps')

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Creates a Python 3.7 virtualenv and installs the project with a TensorFlow extra.
-#   bash scripts/make_venv.sh VENV_DIR cpu|intel|gpu
+#   bash scripts/make_venv.sh VENV_DIR intel|stock|gpu
 set -euo pipefail
 venv=${1:-.venv}
-extra=${2:-cpu}
+extra=${2:-intel}
 
 find_python37() {
   if python3.7 -c 'import sys; assert sys.version_info[:2] == (3, 7)' 2>/dev/null; then
@@ -24,6 +24,6 @@ if ! py=$(find_python37); then
   exit 1
 fi
 echo "creating $venv with $py"
-"$py" -m venv "$venv"
+"$py" -m venv --clear "$venv"  # a clean venv: two TensorFlow builds must not mix
 "$venv/bin/pip" install -q --upgrade 'pip<24' 'setuptools<68' wheel
 "$venv/bin/pip" install -q -e ".[$extra,test,demo]"

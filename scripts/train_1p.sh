@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Trains on device $DEVICE_ID; results and log in result/1p/$DEVICE_ID/. Never deletes anything:
-# a second run resumes from the checkpoints there.
+# Trains on device $DEVICE_ID; results and log in $RESULT_ROOT/1p/$DEVICE_ID/ (RESULT_ROOT
+# defaults to result/). Never deletes anything: a second run resumes from the checkpoints there.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
 device=${DEVICE_ID:-0}
-out=$ROOT/result/1p/$device
+out=${RESULT_ROOT:-$ROOT/result}/1p/$device
 mkdir -p "$out"
 log=$out/train_$device.log
 

@@ -116,3 +116,13 @@ def test_training_through_the_fake_npu_with_device_loops(demo_dir, tmp_path):
     assert 20 in checkpoint_steps(log_dir)
     reader = tf.train.load_checkpoint(os.path.join(log_dir, 'model.ckpt-20'))
     assert reader.get_tensor('loss_scale/scale') == 2.0 ** 32  # the manager ran, no overflow
+
+
+def test_default_checkpoint_interval_is_an_epoch_in_whole_loops(demo_dir):
+    import official
+    from common import flags, trainer
+    base = dict(flags.COMMON_DEFAULTS, **official.load('densenet121').defaults)
+    base.update(network='densenet121', data_dir=demo_dir, num_classes=10, image_size=32,
+                mode='train', max_train_steps=40, iterations_per_loop=10)
+    assert trainer.prepare(dict(base, device='cpu'))['save_checkpoints_steps'] == 44
+    assert trainer.prepare(dict(base, device='npu'))['save_checkpoints_steps'] == 40
