@@ -15,10 +15,15 @@ from PIL import Image
 from tfrecord_tools import writer
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('output_dir', None, 'Where to write train-* and validation-* shards.')
-flags.DEFINE_integer('image_px', 64, 'Side of the written images.', lower_bound=8)
-flags.DEFINE_integer('train_shards', 4, 'Number of training shards.', lower_bound=1)
-flags.DEFINE_integer('validation_shards', 2, 'Number of validation shards.', lower_bound=1)
+
+
+def define_flags():
+    """Command-line flags, defined only when run as a program (modules import freely)."""
+    flags.DEFINE_string('output_dir', None, 'Where to write train-* and validation-* shards.')
+    flags.DEFINE_integer('image_px', 64, 'Side of the written images.', lower_bound=8)
+    flags.DEFINE_integer('train_shards', 4, 'Number of training shards.', lower_bound=1)
+    flags.DEFINE_integer('validation_shards', 2, 'Number of validation shards.', lower_bound=1)
+
 
 NUM_CLASSES = 10
 VALIDATION_FRACTION = 0.2
@@ -70,4 +75,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+    define_flags()
     app.run(main)

@@ -17,14 +17,19 @@ from absl import app, flags
 from tfrecord_tools import writer
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('input_dir', None, 'Tree with train/<class>/ and validation/<class>/.')
-flags.DEFINE_string('output_dir', None, 'Where to write the shards.')
-flags.DEFINE_string('labels_file', None,
-                    'Optional: one class folder name per line, optionally "<name>\\t<text>".')
-flags.DEFINE_string('bbox_dir', None, 'Optional: PASCAL-VOC XML boxes, <basename>.xml.')
-flags.DEFINE_integer('train_shards', 1024, 'Training shards.', lower_bound=1)
-flags.DEFINE_integer('validation_shards', 128, 'Validation shards.', lower_bound=1)
-flags.DEFINE_integer('workers', os.cpu_count() or 1, 'Worker processes.', lower_bound=1)
+
+
+def define_flags():
+    """Command-line flags, defined only when run as a program (modules import freely)."""
+    flags.DEFINE_string('input_dir', None, 'Tree with train/<class>/ and validation/<class>/.')
+    flags.DEFINE_string('output_dir', None, 'Where to write the shards.')
+    flags.DEFINE_string('labels_file', None,
+                        'Optional: one class folder name per line, optionally "<name>\\t<text>".')
+    flags.DEFINE_string('bbox_dir', None, 'Optional: PASCAL-VOC XML boxes, <basename>.xml.')
+    flags.DEFINE_integer('train_shards', 1024, 'Training shards.', lower_bound=1)
+    flags.DEFINE_integer('validation_shards', 128, 'Validation shards.', lower_bound=1)
+    flags.DEFINE_integer('workers', os.cpu_count() or 1, 'Worker processes.', lower_bound=1)
+
 
 SPLITS = ('train', 'validation')
 TRAIN_SHUFFLE_SEED = 12345  # slim's
@@ -125,4 +130,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+    define_flags()
     app.run(main)

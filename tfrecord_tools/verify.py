@@ -13,10 +13,15 @@ from common import input_pipeline
 from common.errors import UsageError
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('data_dir', None, 'Directory with train-* and validation-* shards.')
-flags.DEFINE_integer('num_classes', None, 'If given, labels must lie in [0, num_classes) '
-                     'after the offset.', lower_bound=1)
-flags.DEFINE_integer('label_offset', 1, 'Subtracted from stored labels.', lower_bound=0)
+
+
+def define_flags():
+    """Command-line flags, defined only when run as a program (modules import freely)."""
+    flags.DEFINE_string('data_dir', None, 'Directory with train-* and validation-* shards.')
+    flags.DEFINE_integer('num_classes', None, 'If given, labels must lie in [0, num_classes) '
+                         'after the offset.', lower_bound=1)
+    flags.DEFINE_integer('label_offset', 1, 'Subtracted from stored labels.', lower_bound=0)
+
 
 REQUIRED_KEYS = ('image/encoded', 'image/class/label')
 
@@ -83,4 +88,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+    define_flags()
     app.run(main)
