@@ -36,8 +36,10 @@ def main(argv):
         if flags.FLAGS.list_networks:
             for name in official.NETWORK_NAMES:
                 network = official.load(name)
-                print('%-14s %11s  %s' % (name, format(trainer.parameter_count(network), ','),
-                                          trainer.describe_recipe(network.defaults)))
+                params, macs = trainer.network_size(network)
+                print('%-14s %11s params %9.2fM mult-adds  %s' % (
+                    name, format(params, ','), macs / 1e6,
+                    trainer.describe_recipe(network.defaults)))
             return 0
         network = official.load(flags.FLAGS.network)
         params = trainer.prepare(flags.resolve(network.defaults))

@@ -33,6 +33,10 @@ flags.DEFINE_string('data_dir', None, 'TFRecords to read; default: the demo data
 # tf.keras.applications peers: same family, or the light-network reference.
 KERAS_PEERS = {
     'densenet121': 'DenseNet121',
+    'shufflenet_v1': 'MobileNetV2',
+    'shufflenet_v2': 'MobileNetV2',
+    'vgg16': 'VGG16',
+    'amoebanet_d': None,  # Keras has no AmoebaNet
 }
 
 
@@ -41,7 +45,8 @@ def _params(network):
     params.update(network.defaults)
     params.update(network=network.name, device='cpu', rank=0, rank_size=1,
                   batch_size=FLAGS.batch_size, image_size=FLAGS.image_size, num_classes=1000,
-                  label_offset=1, steps_per_epoch=1000, save_checkpoints_steps=10 ** 9,
+                  label_offset=1, steps_per_epoch=1000, total_steps=10 ** 6,
+                  save_checkpoints_steps=10 ** 9,
                   log_dir=tempfile.mkdtemp(), restore_path=None)
     return params
 

@@ -2,6 +2,7 @@
 import glob
 import os
 import re
+import time
 
 import tensorflow as tf
 
@@ -31,6 +32,27 @@ def list_checkpoints(path):
     if not found:
         raise UsageError('no model.ckpt-N checkpoints in %s' % path)
     return sorted((_step_of(p), p) for p in found)
+
+
+def check_moving_averages(prefix, params):
+    """Evaluating with --moving_average_decay needs a checkpoint that holds the averages."""
+    if params['moving_average_decay'] and not any(
+            name.endswith('/ExponentialMovingAverage') for name, _ in
+            tf.train.list_variables(prefix)):
+        raise UsageError('%s holds no moving averages of the weights; evaluate its raw weights '
+                         'with --moving_average_decay=0' % prefix)
+
+
+def wait_for(model_dir, step, timeout=1800):
+    """The prefix of model.ckpt-<step> once it is complete (rank 0 may still be writing it)."""
+    prefix = os.path.join(model_dir, 'model.ckpt-%d' % step)
+    deadline = time.time() + timeout
+    while latest_step(model_dir) != step or not os.path.exists(prefix + '.index'):
+        if time.time() > deadline:
+            raise UsageError('waited %d s for %s, which rank 0 writes; is --log_dir shared by '
+                             'all ranks?' % (timeout, prefix))
+        time.sleep(1)
+    return prefix
 
 
 def latest_step(model_dir):

@@ -33,8 +33,11 @@ COMMON_DEFAULTS = dict(
     log_name='train.log',
     batch_size=32,
     lr=0.1,
+    lr_batch=None,  # global batch the recipe's lr is quoted for; None: no scaling
     lr_schedule='cosine_per_epoch',
     T_max=150,
+    lr_decay_rate=None,  # exponential_per_epoch: factor per epoch
+    lr_warmup_epochs=0.0,
     optimizer='momentum',
     momentum=0.9,
     use_nesterov=True,
@@ -48,7 +51,13 @@ COMMON_DEFAULTS = dict(
     restore_path=None,
     restore_exclude=None,
     seed=None,
+    moving_average_decay=None,  # None: no weight averaging; else evaluation uses the averages
+    # Options of one architecture; a recipe that does not set them rejects the flags.
+    num_cells=None,
+    reduction_size=None,
+    drop_path_keep_prob=None,
 )
+NETWORK_OPTIONS = ('num_cells', 'reduction_size', 'drop_path_keep_prob')
 
 # Our own FlagValues: absl.logging already defines --log_dir in the global one.
 FLAGS = flags.FlagValues()
@@ -81,6 +90,9 @@ def define_flags(network_names):
     f.DEFINE_integer('batch_size', None, 'Batch size per device.', lower_bound=1)
     f.DEFINE_float('lr', None, 'Base learning rate.', lower_bound=0.0)
     f.DEFINE_integer('T_max', None, 'Cosine schedule length in epochs.', lower_bound=1)
+    f.DEFINE_float('lr_decay_rate', None, 'Exponential schedule: lr factor per epoch.',
+                   lower_bound=0.0, upper_bound=1.0)
+    f.DEFINE_float('lr_warmup_epochs', None, 'Linear warm-up from 0, in epochs.', lower_bound=0.0)
     f.DEFINE_float('momentum', None, 'Momentum.', lower_bound=0.0)
     f.DEFINE_float('weight_decay', None, 'Weight decay (wd * sum(w^2) / 2 added to the loss).',
                    lower_bound=0.0)
@@ -92,10 +104,22 @@ def define_flags(network_names):
     f.DEFINE_integer('label_offset', None,
                      'Subtracted from stored labels (slim records store 1..N).', lower_bound=0)
     f.DEFINE_integer('image_size', None, 'Training and evaluation crop size.', lower_bound=16)
-    f.DEFINE_string('restore_path', None, 'Checkpoint (file prefix or directory) to fine-tune from.')
+    f.DEFINE_string('restore_path', None,
+                    'Checkpoint (file prefix or directory) to fine-tune from.')
     f.DEFINE_list('restore_exclude', None,
                   'Variable scopes not restored from restore_path (default: the classifier).')
-    f.DEFINE_integer('seed', None, 'Seed for graph, ops and data order; makes runs repeatable (training preprocessing then runs on one thread).')
+    f.DEFINE_float('moving_average_decay', None,
+                   'Exponential moving average of the weights, used for evaluation; 0: off.',
+                   lower_bound=0.0, upper_bound=1.0)
+    f.DEFINE_integer('num_cells', None, 'AmoebaNet: normal cells over the three stacks.',
+                     lower_bound=3)
+    f.DEFINE_integer('reduction_size', None, 'AmoebaNet: filters of the first stack.',
+                     lower_bound=8)
+    f.DEFINE_float('drop_path_keep_prob', None,
+                   'AmoebaNet: drop-path keep probability reached at the last step (1: off).',
+                   lower_bound=0.01, upper_bound=1.0)
+    f.DEFINE_integer('seed', None, 'Seed for graph, ops and data order; makes runs repeatable '
+                     '(training preprocessing then runs on one thread).')
 
 
 class _Definer:
@@ -124,6 +148,9 @@ def resolve(recipe):
     for name in COMMON_DEFAULTS:
         if name in FLAGS and FLAGS[name].present:
             config[name] = FLAGS[name].value
+    for name in NETWORK_OPTIONS:
+        if recipe.get(name) is None and FLAGS[name].present:
+            raise UsageError('--%s does not apply to --network=%s' % (name, FLAGS.network))
     config['network'] = FLAGS.network
     config['command'] = ' '.join(sys.argv)
     return config

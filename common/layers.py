@@ -59,3 +59,60 @@ def dense(x, units, kernel_initializer=TORCH_LINEAR, use_bias=True, name=None):
     return tf.compat.v1.layers.dense(
         x, units, use_bias=use_bias, kernel_initializer=kernel_initializer,
         bias_initializer=tf.zeros_initializer(), name=name)
+
+
+def depthwise_conv2d(x, kernel_size, strides=1, padding=0, name=None):
+    """Depthwise convolution (multiplier 1, no bias) with PyTorch-style padding."""
+    channels = int(x.shape[3])
+    with tf.compat.v1.variable_scope(name, default_name='depthwise'):
+        kernel = tf.compat.v1.get_variable(
+            'depthwise_kernel', [kernel_size, kernel_size, channels, 1],
+            initializer=KAIMING_NORMAL)
+    same = strides == 1 and 2 * padding == kernel_size - 1
+    if not same:
+        x = pad(x, padding)
+    return tf.nn.depthwise_conv2d(x, tf.cast(kernel, x.dtype), [1, strides, strides, 1],
+                                  'SAME' if same else 'VALID')
+
+
+def group_conv1x1(x, filters, groups, name=None):
+    """1x1 convolution in `groups` groups (no bias), one kernel [1, 1, in/groups, filters].
+
+    TF 1.15 has no grouped convolution on CPU, so each group is its own conv; the single
+    kernel keeps PyTorch's layout (out channels in group order) for weight conversion.
+    """
+    if groups == 1:
+        return conv2d(x, filters, 1, name=name)
+    channels = int(x.shape[3])
+    with tf.compat.v1.variable_scope(name, default_name='group_conv'):
+        kernel = tf.compat.v1.get_variable(
+            'kernel', [1, 1, channels // groups, filters],
+            initializer=tf.compat.v1.variance_scaling_initializer(
+                scale=2.0, mode='fan_in', distribution='untruncated_normal'))
+    kernel = tf.cast(kernel, x.dtype)
+    inputs = tf.split(x, groups, axis=3)
+    kernels = tf.split(kernel, groups, axis=3)
+    return tf.concat([tf.nn.conv2d(i, k, 1, 'VALID') for i, k in zip(inputs, kernels)], axis=3)
+
+
+def channel_shuffle(x, groups, channels_first_in_groups=True):
+    """Interleaves channel groups.
+
+    channels_first_in_groups=True is the paper's/torchvision's order (view as [groups, C/g],
+    transpose); False is megvii ShuffleNetV1's (view as [C/g, groups], transpose), its inverse.
+    """
+    _, height, width, channels = x.shape.as_list()
+    split = [groups, channels // groups] if channels_first_in_groups else [channels // groups,
+                                                                            groups]
+    x = tf.reshape(x, [-1, height, width] + split)
+    x = tf.transpose(x, [0, 1, 2, 4, 3])
+    return tf.reshape(x, [-1, height, width, channels])
+
+
+def avg_pool_padded(x, size, strides, padding):
+    """Average pool over zero-padded input, counting the pads (PyTorch count_include_pad)."""
+    return tf.nn.avg_pool2d(pad(x, padding), size, strides, 'VALID')
+
+
+def batch_norm_relu(x, is_training, name):
+    return tf.nn.relu(batch_norm(x, is_training, name))

@@ -59,7 +59,70 @@ def imagenet_eval(encoded, size):
     return normalize_mean_std(resize_shorter_and_center_crop(encoded, size))
 
 
+def color_jitter(image, strength):
+    """Brightness, contrast and saturation each scaled by a factor in [1 - s, 1 + s], in that
+    order, on RGB in 0..255 (torchvision's ColorJitter draws the order at random)."""
+    def factor():
+        return tf.random.uniform([], 1.0 - strength, 1.0 + strength)
+
+    image = image * factor()
+    mean = tf.reduce_mean(tf.image.rgb_to_grayscale(image))
+    image = (image - mean) * factor() + mean
+    gray = tf.image.rgb_to_grayscale(image)
+    image = (image - gray) * factor() + gray
+    return tf.clip_by_value(image, 0.0, 255.0)
+
+
+def to_bgr(image):
+    """megvii's networks take BGR in 0..255, without mean/std normalization."""
+    return tf.reverse(tf.cast(image, tf.float32), axis=[-1])
+
+
+def megvii_train(encoded, bboxes, size):
+    image = tf.image.random_flip_left_right(distorted_bbox_crop(encoded, bboxes, size))
+    return to_bgr(color_jitter(image, 0.4))
+
+
+def megvii_eval(encoded, size):
+    return to_bgr(resize_shorter_and_center_crop(encoded, size))
+
+
+def fast_color_distortion(image):
+    """tensorflow/tpu's fast colour distortion on RGB in [0, 1]: one brightness offset of up to
+    32/255 and chroma (Cb, Cr) offsets of up to 0.1, converted to RGB offsets; then clipped."""
+    brightness = tf.random.uniform([], -32. / 255., 32. / 255.)
+    cb = tf.random.uniform([], -0.1, 0.1)
+    cr = tf.random.uniform([], -0.1, 0.1)
+    offsets = tf.stack([1.402 * cr, -0.344136 * cb - 0.714136 * cr, 1.772 * cb]) + brightness
+    return tf.clip_by_value(image + offsets, 0.0, 1.0)
+
+
+def to_minus_one_one(image):
+    """[0, 1] -> [-1, 1], the inception networks' input range."""
+    return (image - 0.5) * 2.0
+
+
+def inception_train(encoded, bboxes, size):
+    """The reference crops without the record's boxes (the whole image is the object), areas
+    10-100%, 100 attempts; then flip and fast colour distortion."""
+    del bboxes
+    image = distorted_bbox_crop(encoded, tf.zeros([0, 4]), size, area_range=(0.1, 1.0),
+                                max_attempts=100) / 255.0
+    image = tf.image.random_flip_left_right(image)
+    return to_minus_one_one(fast_color_distortion(image))
+
+
+def inception_eval(encoded, size):
+    """Central 87.5% of the image (aspect ratio not kept), bilinear resize."""
+    image = tf.image.convert_image_dtype(tf.image.decode_jpeg(encoded, channels=3), tf.float32)
+    image = tf.image.central_crop(image, EVAL_CROP_FRACTION)
+    image = tf.compat.v1.image.resize_bilinear(tf.expand_dims(image, 0), [size, size])[0]
+    return to_minus_one_one(image)
+
+
 # name -> (train function, eval function)
 PREPROCESSING = {
     'imagenet_mean_std': (imagenet_train, imagenet_eval),
+    'megvii_bgr': (megvii_train, megvii_eval),
+    'inception': (inception_train, inception_eval),
 }

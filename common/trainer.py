@@ -7,7 +7,7 @@ import time
 
 import tensorflow as tf
 
-from common import backend, checkpoints, estimator, input_pipeline, preprocessing
+from common import backend, checkpoints, estimator, flags, input_pipeline, preprocessing
 from common.errors import UsageError
 from common.hooks import log
 
@@ -76,7 +76,8 @@ def _steps_per_epoch(params):
 def prepare(params):
     """Adds what the run needs besides flags (backend, rank, data sizes) and checks it."""
     where = backend.detect(params['device'], params['rank_size'])
-    params.update(device=where.device, rank=where.rank, rank_size=where.size)
+    params.update(device=where.device, rank=where.rank, rank_size=where.size,
+                  local_rank=where.local_rank, local_size=where.local_size)
     if params['eval_dir'] is None:
         params['eval_dir'] = params['log_dir']
     if params['restore_path']:
@@ -89,8 +90,10 @@ def prepare(params):
             params['save_checkpoints_steps'] = max(loop, spe // loop * loop)
         if params['max_epochs'] is None and not params['max_train_steps']:
             raise UsageError('give --max_epochs or --max_train_steps')
+        targets = train_targets(params)
+        params['total_steps'] = targets[-1]
         if params['device'] == 'npu':
-            check_npu_settings(params, train_targets(params))
+            check_npu_settings(params, targets)
     return params
 
 
@@ -120,6 +123,7 @@ def _input_fns(params):
 
 def _evaluate(classifier, eval_fn, step, prefix, params):
     input_fn, steps, _ = eval_fn
+    checkpoints.check_moving_averages(prefix, params)
     result = classifier.evaluate(input_fn, steps=steps, checkpoint_path=prefix)
     mtime = os.path.getmtime(prefix + '.index')
     spe = params['steps_per_epoch']
@@ -156,7 +160,7 @@ def evaluate_all(classifier, eval_fn, params):
     log.info('Finished evaluation')
 
 
-def train(classifier, train_fn, eval_fn, params):
+def train(classifier, evaluator, train_fn, eval_fn, params):
     """Trains to each target step in turn, evaluating after each when eval_fn is given."""
     targets = train_targets(params)
     start = checkpoints.latest_step(params['log_dir'])
@@ -173,28 +177,54 @@ def train(classifier, train_fn, eval_fn, params):
                  target / params['steps_per_epoch'])
         classifier.train(train_fn, max_steps=target)
         if eval_fn:
-            step = checkpoints.latest_step(params['log_dir'])
-            prefix = os.path.join(params['log_dir'], 'model.ckpt-%d' % step)
+            # Training stops exactly at the target; rank 0 writes that checkpoint, the other
+            # ranks wait for it, so that every rank evaluates the same weights.
+            prefix = checkpoints.wait_for(params['log_dir'], target)
             log.info('Starting to evaluate')
             log.info('Validation dataset size: %d', eval_fn[2])
-            _log_rows([_evaluate(classifier, eval_fn, step, prefix, params)])
+            _log_rows([_evaluate(evaluator, eval_fn, target, prefix, params)])
 
 
-def parameter_count(network, num_classes=1000, image_size=224):
-    """Trainable parameters of the inference graph."""
-    with tf.Graph().as_default():
+def _multiply_adds(graph):
+    """Multiply-adds of the convolutions and matrix products (what papers call FLOPs)."""
+    total = 0
+    for op in graph.get_operations():
+        if op.type in ('Conv2D', 'DepthwiseConv2dNative'):
+            height, width, channels, _ = op.inputs[1].shape.as_list()
+            per_output = height * width * (channels if op.type == 'Conv2D' else 1)
+            total += op.outputs[0].shape.num_elements() * per_output
+        elif op.type == 'MatMul':
+            total += op.outputs[0].shape.num_elements() * int(op.inputs[0].shape[1])
+    return total
+
+
+def network_size(network, num_classes=1000, image_size=224):
+    """(trainable parameters, multiply-adds for one image) of the inference graph."""
+    with tf.Graph().as_default() as graph:
         images = tf.compat.v1.placeholder(tf.float32, [1, image_size, image_size, 3])
         network.build(images, False, num_classes)
-        return sum(v.shape.num_elements() for v in tf.compat.v1.trainable_variables())
+        params = sum(v.shape.num_elements() for v in tf.compat.v1.trainable_variables())
+        return params, _multiply_adds(graph)
 
 
-def describe_recipe(d):
-    return ('batch %d/device, %s lr %g (%s, T_max %d), momentum %g%s, wd %g on %s, '
-            'label smoothing %g, %d epochs, %d px, %s' % (
-                d['batch_size'], d['optimizer'], d['lr'], d['lr_schedule'], d['T_max'],
-                d['momentum'], ' nesterov' if d['use_nesterov'] else '', d['weight_decay'],
+def describe_recipe(recipe):
+    d = dict(flags.COMMON_DEFAULTS, **recipe)
+    schedule = d['lr_schedule']
+    if 'cosine' in schedule:
+        schedule += ' T_max %d' % d['T_max']
+    if 'exponential' in schedule:
+        schedule += ' %g' % d['lr_decay_rate']
+    if d['lr_warmup_epochs']:
+        schedule += ', warm-up %g epochs' % d['lr_warmup_epochs']
+    lr = '%g' % d['lr'] + (' at global batch %d' % d['lr_batch'] if d['lr_batch'] else '')
+    return ('batch %d/device, %s lr %s (%s), momentum %g%s, wd %g on %s, label smoothing %g, '
+            '%d epochs, %d px, %s' % (
+                d['batch_size'], d['optimizer'], lr, schedule, d['momentum'],
+                ' nesterov' if d['use_nesterov'] else '', d['weight_decay'],
                 d['weight_decay_scope'], d['label_smoothing'], d['max_epochs'], d['image_size'],
-                d['preprocessing']))
+                d['preprocessing'])
+            + (', weights averaged (decay %g) for evaluation' % d['moving_average_decay']
+               if d['moving_average_decay'] else ''))
 
 
 def run(network, params):
@@ -203,8 +233,8 @@ def run(network, params):
     if params['mode'] != 'evaluate':
         _write_hparams(params)
     train_fn, eval_fn = _input_fns(params)
-    classifier = estimator.build(network.model_fn, params)
+    evaluator = estimator.build(network.model_fn, params, for_evaluation=True)
     if params['mode'] == 'evaluate':
-        evaluate_all(classifier, eval_fn, params)
+        evaluate_all(evaluator, eval_fn, params)
     else:
-        train(classifier, train_fn, eval_fn, params)
+        train(estimator.build(network.model_fn, params), evaluator, train_fn, eval_fn, params)

@@ -2,7 +2,7 @@
 import collections
 import importlib
 
-NETWORK_NAMES = ('densenet121',)
+NETWORK_NAMES = ('densenet121', 'shufflenet_v1', 'shufflenet_v2', 'vgg16', 'amoebanet_d')
 
 Network = collections.namedtuple('Network', ['name', 'build', 'model_fn', 'defaults', 'trainer'])
 

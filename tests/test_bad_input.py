@@ -45,6 +45,12 @@ CASES = {
     'train_steps_in_train_and_evaluate': (['--data_dir={demo}', '--max_train_steps=5'],
                                           ['--max_train_steps is for --mode=train']),
     'corrupt_shard': (['--data_dir={corrupt}'], ['corrupt TFRecord file', 'train-00001-of-00004']),
+    'option_of_another_network': (['--data_dir={demo}', '--num_cells=3'],
+                                  ['--num_cells does not apply to --network=densenet121']),
+    'amoebanet_image_too_small': (['--data_dir={demo}', '--network=amoebanet_d'],
+                                  ['--image_size=32 is too small', 'use --image_size >= 67']),
+    'amoebanet_odd_reduction_size': (['--data_dir={demo}', '--network=amoebanet_d',
+                                      '--reduction_size=20'], ['must be a multiple of 8']),
 }
 
 

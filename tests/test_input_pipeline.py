@@ -164,3 +164,33 @@ def test_missing_and_empty_data_dir(tmp_path):
         input_pipeline.find_files(str(tmp_path / 'nope'), 'train')
     with pytest.raises(UsageError, match='no train shards'):
         input_pipeline.find_files(str(tmp_path), 'train')
+
+
+def test_megvii_preprocessing_is_bgr_0_255():
+    pixels = np.zeros([40, 60, 3], np.uint8)
+    pixels[..., 0] = 250  # pure red
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format='JPEG', quality=100)
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        image = sess.run(preprocessing.megvii_eval(out.getvalue(), 32))
+    assert image.shape == (32, 32, 3)
+    blue, green, red = image[..., 0].mean(), image[..., 1].mean(), image[..., 2].mean()
+    assert red > 240 and blue < 10 and green < 10  # BGR order, 0..255, not normalized
+
+
+def test_inception_preprocessing_is_minus_one_to_one():
+    """AmoebaNet's input: [0, 1] mapped to [-1, 1]; eval keeps the central 87.5%."""
+    pixels = np.zeros([64, 64, 3], np.uint8)
+    pixels[4:60, 4:60] = 255  # a white square whose border the central crop removes
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        encoded = tf.image.encode_jpeg(tf.constant(pixels), quality=100)
+        evaluated = sess.run(preprocessing.inception_eval(encoded, 32))
+        trained = sess.run([preprocessing.inception_train(encoded, tf.zeros([0, 4]), 32)
+                            for _ in range(8)])
+    assert evaluated.shape == (32, 32, 3)
+    assert evaluated.min() > 0.97  # only the white square is left
+    for image in trained:
+        assert image.shape == (32, 32, 3) and -1.0 <= image.min() and image.max() <= 1.0
+    # Random crops: some reach the black border, some lie inside the square.
+    assert min(image.min() for image in trained) < -0.5
+    assert max(image.min() for image in trained) > 0.5

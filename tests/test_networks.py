@@ -5,36 +5,69 @@ import tensorflow as tf
 
 import official
 from common import layers, trainer
+from official.amoebanet_d import amoebanet_d
 from conftest import run_train
 
 # Reference trainable-parameter counts at 1000 classes (REFERENCES.md, decisions table).
 PARAMETERS = {
     'densenet121': 7978856,
+    'shufflenet_v1': 1864728,
+    'shufflenet_v2': 2278604,
+    'vgg16': 138357544,
+    'amoebanet_d': 46095080,  # num_cells 6, reduction_size 256, inference graph
 }
+# Multiply-adds of conv and FC layers at 224 px, computed from the reference code
+# (REFERENCES.md summary table; AmoebaNet-D's is quoted there as ~5.72 G only).
+MULTIPLY_ADDS = {
+    'densenet121': 2834.16e6,
+    'shufflenet_v1': 137.46e6,
+    'shufflenet_v2': 144.91e6,
+    'vgg16': 15470.26e6,
+    'amoebanet_d': 5.72e9,
+}
+MULTIPLY_ADDS_TOLERANCE = dict.fromkeys(MULTIPLY_ADDS, 0.01e6)
+MULTIPLY_ADDS_TOLERANCE['amoebanet_d'] = 0.005e9
 # A few variable names per network that checkpoints (and weight converters) rely on.
 VARIABLE_NAMES = {
     'densenet121': ['densenet121/conv0/kernel', 'densenet121/norm0/moving_variance',
                     'densenet121/denseblock4/denselayer16/conv2/kernel',
                     'densenet121/transition3/conv/kernel', 'densenet121/norm5/gamma',
                     'densenet121/classifier/bias'],
+    'shufflenet_v1': ['shufflenet_v1/conv1/kernel', 'shufflenet_v1/stage2/unit0/conv1/kernel',
+                      'shufflenet_v1/stage4/unit3/conv2/kernel',
+                      'shufflenet_v1/stage3/unit7/dw/depthwise_kernel', 'shufflenet_v1/fc/kernel'],
+    'shufflenet_v2': ['shufflenet_v2/conv1/kernel',
+                      'shufflenet_v2/stage2/unit0/branch1/conv/kernel',
+                      'shufflenet_v2/stage4/unit3/branch2/dw/depthwise_kernel',
+                      'shufflenet_v2/conv5_bn/moving_mean', 'shufflenet_v2/fc/bias'],
+    'vgg16': ['vgg16/conv1_1/kernel', 'vgg16/conv5_3/bias', 'vgg16/fc6/kernel', 'vgg16/fc8/bias'],
+    'amoebanet_d': ['amoebanet_d/stem/conv0/kernel', 'amoebanet_d/cell_stem_0/1x1/kernel',
+                    'amoebanet_d/cell_stem_1/prev_reduction/path2_conv/kernel',
+                    'amoebanet_d/reduction_cell_1/comb_iter_1/right/3x3/kernel',
+                    'amoebanet_d/cell_5/comb_iter_1/right/7x1/kernel',
+                    'amoebanet_d/aux_head/aux_logits/conv/kernel',
+                    'amoebanet_d/final_layer/FC/bias'],
 }
 
 
 def test_registry_is_covered():
-    assert sorted(PARAMETERS) == sorted(official.NETWORK_NAMES)
+    assert sorted(PARAMETERS) == sorted(MULTIPLY_ADDS) == sorted(official.NETWORK_NAMES)
 
 
 @pytest.mark.parametrize('name', official.NETWORK_NAMES)
-def test_parameter_count_equals_reference(name):
-    assert trainer.parameter_count(official.load(name)) == PARAMETERS[name]
+def test_parameters_and_multiply_adds_equal_reference(name):
+    params, macs = trainer.network_size(official.load(name))
+    assert params == PARAMETERS[name]
+    assert macs == pytest.approx(MULTIPLY_ADDS[name], abs=MULTIPLY_ADDS_TOLERANCE[name])
 
 
 @pytest.mark.parametrize('name', official.NETWORK_NAMES)
 def test_logits_shape_and_variable_names(name):
     with tf.Graph().as_default():
         images = tf.compat.v1.placeholder(tf.float32, [2, 224, 224, 3])
-        logits = official.load(name).build(images, True, 7)
-        assert logits.shape.as_list() == [2, 7]
+        outputs = official.load(name).build(images, True, 7)
+        for logits in outputs if isinstance(outputs, tuple) else [outputs]:  # + auxiliary
+            assert logits.shape.as_list() == [2, 7]
         names = {v.op.name for v in tf.compat.v1.global_variables()}
     assert set(VARIABLE_NAMES[name]) <= names
 
@@ -74,3 +107,66 @@ def test_list_networks_prints_exact_counts():
     for name, count in PARAMETERS.items():
         assert any(line.split()[:2] == [name, format(count, ',')]
                    for line in result.stdout.splitlines()), result.stdout
+
+
+def _amoebanet_graph(image_size=224, is_training=False, **options):
+    graph = tf.Graph()
+    with graph.as_default():
+        images = tf.compat.v1.placeholder(tf.float32, [1, image_size, image_size, 3])
+        outputs = amoebanet_d.build(images, is_training, 1000, **options)
+        count = sum(v.shape.num_elements() for v in tf.compat.v1.trainable_variables())
+    return graph, outputs, count
+
+
+def test_amoebanet_cell_outputs_and_auxiliary_head():
+    """Shapes of REFERENCES.md section 5.2 at 224 px; the training graph adds the auxiliary
+    head (46,758,756 parameters in all), attached before the second reduction."""
+    graph, _, _ = _amoebanet_graph()
+    shapes = {name: graph.get_tensor_by_name('amoebanet_d/%s/concat:0' % name).shape.as_list()
+              for name in ('cell_stem_0', 'cell_stem_1', 'cell_1', 'reduction_cell_0', 'cell_3',
+                           'reduction_cell_1', 'cell_5')}
+    assert shapes == {'cell_stem_0': [1, 56, 56, 192], 'cell_stem_1': [1, 28, 28, 384],
+                      'cell_1': [1, 28, 28, 1024], 'reduction_cell_0': [1, 14, 14, 1536],
+                      'cell_3': [1, 14, 14, 2048], 'reduction_cell_1': [1, 7, 7, 3072],
+                      'cell_5': [1, 7, 7, 4096]}
+    stem = graph.get_tensor_by_name('amoebanet_d/stem/conv0/Conv2D:0')
+    assert stem.shape.as_list() == [1, 111, 111, 32]  # VALID, as the reference
+    graph, (logits, aux_logits), count = _amoebanet_graph(is_training=True)
+    assert count == 46758756
+    assert aux_logits.shape.as_list() == [1, 1000]
+    aux_input = graph.get_tensor_by_name('amoebanet_d/aux_head/Relu:0')
+    assert aux_input.op.inputs[0].name == 'amoebanet_d/cell_3/concat:0'
+
+
+def test_amoebanet_shrinks_through_its_parameters():
+    """num_cells 3 puts reductions before cells 1 and 2; reduction_size 16 gives 16, 32, 64
+    filters; 96 px: stem 47, stem cells 24 and 12, reductions 6 and 3."""
+    assert amoebanet_d.reduction_cell_indices(6) == [2, 4]
+    assert amoebanet_d.reduction_cell_indices(3) == [1, 2]
+    graph, _, count = _amoebanet_graph(96, num_cells=3, reduction_size=16)
+    assert graph.get_tensor_by_name('amoebanet_d/cell_2/concat:0').shape.as_list() == [
+        1, 3, 3, 4 * 64]
+    assert amoebanet_d.aux_head_input_size(96) == 6
+    assert 'amoebanet_d/cell_3/concat:0' not in [t.name for op in graph.get_operations()
+                                                for t in op.outputs]
+    assert count < 0.01 * PARAMETERS['amoebanet_d']  # 353,933 with the 1000-class FC
+
+
+def test_drop_path_schedule_and_mask():
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        step = tf.compat.v1.placeholder(tf.int64, [])
+        keep = amoebanet_d.drop_path_schedule(step, 0.7, 1000)
+        assert [sess.run(keep, {step: s}) for s in (0, 500, 1000, 2000)] == pytest.approx(
+            [1.0, 0.85, 0.7, 0.7])
+        x = tf.ones([4000, 2, 2, 3])
+        kept = sess.run(amoebanet_d._drop_path(x, 0.7))  # pylint: disable=protected-access
+    per_example = kept.reshape(4000, -1)
+    # Whole examples are dropped or kept (scaled by 1/0.7), about 30% dropped.
+    assert set(np.unique(per_example.min(axis=1))) == set(np.unique(per_example.max(axis=1)))
+    np.testing.assert_allclose(np.unique(per_example), [0.0, 1 / 0.7], rtol=1e-6)
+    assert (per_example[:, 0] == 0).mean() == pytest.approx(0.3, abs=0.03)
+    graph, _, _ = _amoebanet_graph(96, is_training=True, num_cells=3, reduction_size=16,
+                                   drop_path_keep_prob=0.7, total_steps=100)
+    assert any(op.type == 'Floor' for op in graph.get_operations())
+    graph, _, _ = _amoebanet_graph(96, is_training=True, num_cells=3, reduction_size=16)
+    assert not any(op.type == 'Floor' for op in graph.get_operations())  # 1.0: off

@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from common import hooks, schedules
 
-PARAMS = dict(lr=0.1, lr_schedule='cosine_per_epoch', T_max=4, steps_per_epoch=10)
+PARAMS = dict(lr=0.1, lr_batch=None, lr_schedule='cosine_per_epoch', T_max=4, steps_per_epoch=10,
+              batch_size=32, rank_size=1, total_steps=100)
 
 
 def cosine_lr(step, lr=0.1, t_max=4, steps_per_epoch=10):
@@ -23,6 +24,31 @@ def test_cosine_per_epoch_values_and_tail():
         got = [sess.run(lr, {step: s}) for s in steps]
     np.testing.assert_allclose(got, [cosine_lr(s) for s in steps], rtol=1e-6)
     assert got[0] == pytest.approx(0.1) and got[-1] == pytest.approx(0.0, abs=1e-7)
+
+
+def test_linear_to_zero_scaled_to_the_global_batch():
+    """megvii: 0.5 at global batch 1024; 2 ranks x 128 = 256 gives 0.125, falling to 0."""
+    params = dict(PARAMS, lr=0.5, lr_batch=1024, lr_schedule='linear_to_zero', batch_size=128,
+                  rank_size=2)
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        step = tf.compat.v1.placeholder(tf.int64, [])
+        lr = schedules.learning_rate(step, params)
+        got = [sess.run(lr, {step: s}) for s in (0, 25, 99, 100, 150)]
+    np.testing.assert_allclose(got, [0.125, 0.09375, 0.00125, 0.0, 0.0], atol=1e-7)
+
+
+def test_exponential_per_epoch_with_warm_up():
+    """AmoebaNet: 2.56 at global batch 1024, here 64 -> 0.16; warm-up over int(0.35 * 10) = 3
+    steps from 0 (clamped at 1e-4 lr), then 0.88 per whole epoch counted from step 0."""
+    params = dict(PARAMS, lr=2.56, lr_batch=1024, lr_schedule='exponential_per_epoch',
+                  lr_decay_rate=0.88, lr_warmup_epochs=0.35, batch_size=64)
+    steps = [0, 1, 2, 3, 9, 10, 25, 10000]
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        step = tf.compat.v1.placeholder(tf.int64, [])
+        lr = schedules.learning_rate(step, params)
+        got = [sess.run(lr, {step: s}) for s in steps]
+    want = [0.16e-4, 0.16 / 3, 0.32 / 3, 0.16, 0.16, 0.16 * 0.88, 0.16 * 0.88 ** 2, 0.16e-4]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
 class _Clock:

@@ -1,0 +1,1 @@
+"""AmoebaNet-D (tensorflow/tpu amoeba_net, amoeba_net_d cells)."""

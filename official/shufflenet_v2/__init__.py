@@ -1,0 +1,1 @@
+"""ShuffleNetV2 1.0x (torchvision architecture, megvii recipe)."""

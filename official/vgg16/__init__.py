@@ -1,0 +1,1 @@
+"""VGG16 configuration D (torchvision architecture, seed recipe)."""
