@@ -13,7 +13,15 @@ $(STAMP): setup.py scripts/make_venv.sh
 demo: $(STAMP)
 	PYTHON=$(CURDIR)/$(VENV)/bin/python bash scripts/run_1p.sh
 
-test: $(STAMP)
+# The multi-device tests need Horovod, built against the TensorFlow above (about 5 minutes).
+HOROVOD_STAMP := $(VENV)/.installed-horovod-$(TF_EXTRA)
+$(HOROVOD_STAMP): $(STAMP)
+	HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 \
+	HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 \
+	$(VENV)/bin/pip install -q --no-cache-dir -e '.[horovod]'
+	touch $@
+
+test: $(HOROVOD_STAMP)
 	$(VENV)/bin/python -m pytest -q tests
 
 .PHONY: demo test

@@ -1,7 +1,8 @@
-"""Where we run (npu | gpu | cpu), this process's rank, and the one collective we need ourselves.
+"""Where we run (npu | gpu | cpu), this process's rank, and the collectives we need ourselves.
 
-npu_bridge is imported lazily and only here and in estimator.py / optimizer.py, so that the
-rest of the project runs on stock TensorFlow.
+Several ranks: HCCL on Ascend (RANK_SIZE/RANK_ID/DEVICE_ID/RANK_TABLE_FILE), Horovod elsewhere
+(launched by horovodrun). npu_bridge and horovod are imported lazily, here and in
+estimator.py / optimizer.py, so that the rest of the project runs on stock TensorFlow.
 """
 import collections
 import os
@@ -10,7 +11,10 @@ import tensorflow as tf
 
 from common.errors import UsageError
 
-Backend = collections.namedtuple('Backend', ['device', 'rank', 'size'])
+Backend = collections.namedtuple('Backend', ['device', 'rank', 'size', 'local_rank',
+                                             'local_size'])
+HOROVOD_INSTALL = ("pip install -e '.[horovod]' with HOROVOD_WITH_TENSORFLOW=1 "
+                   "HOROVOD_WITH_GLOO=1 (README, Multi-device training)")
 
 MIXED_PRECISION_MODES = ('allow_mix_precision', 'allow_fp32_to_fp16', 'force_fp16')
 
@@ -60,15 +64,43 @@ def detect(device, rank_size):
                                  'an HCCL rank table (scripts/8p.json)' % size)
         if not 0 <= rank < size:
             raise UsageError('RANK_ID=%d is outside [0, RANK_SIZE=%d)' % (rank, size))
-        return Backend('npu', rank, size)
+        return Backend('npu', rank, size, 0, 1)
     if rank_size > 1:
-        raise UsageError('--rank_size=%d off Ascend needs Horovod, which this version does '
-                         'not support yet; use --rank_size=1' % rank_size)
-    return Backend(device, 0, 1)
+        return _horovod_backend(device, rank_size)
+    return Backend(device, 0, 1, 0, 1)
 
 
-def from_params(params):
-    return Backend(params['device'], params['rank'], params['rank_size'])
+def _horovod():
+    try:
+        import horovod.tensorflow as hvd  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        raise UsageError('--rank_size > 1 off Ascend needs Horovod, which is not installed: '
+                         + HOROVOD_INSTALL) from None
+    return hvd
+
+
+def _horovod_backend(device, rank_size):
+    hvd = _horovod()
+    hvd.init()
+    if hvd.size() != rank_size:
+        raise UsageError('--rank_size=%d but Horovod runs %d process(es); start them with '
+                         'horovodrun -np %d (scripts/run_8p.sh does)'
+                         % (rank_size, hvd.size(), rank_size))
+    return Backend(device, hvd.rank(), hvd.size(), hvd.local_rank(), hvd.local_size())
+
+
+def uses_horovod(params):
+    return params['device'] != 'npu' and params['rank_size'] > 1
+
+
+def broadcast_hooks(params):
+    """Hooks that copy rank 0's initial variables to every rank (none on one rank)."""
+    if params['rank_size'] == 1:
+        return []
+    if params['device'] == 'npu':
+        from npu_bridge.estimator.npu.npu_hook import NPUBroadcastGlobalVariablesHook  # pylint: disable=import-outside-toplevel
+        return [NPUBroadcastGlobalVariablesHook(0, params['rank'])]
+    return [_horovod().BroadcastGlobalVariablesHook(0)]
 
 
 def mixed_precision(params):
@@ -83,4 +115,5 @@ def sum_across_ranks(tensor, params):
     if params['device'] == 'npu':
         from npu_bridge.hccl import hccl_ops  # pylint: disable=import-outside-toplevel
         return hccl_ops.allreduce(tensor, 'sum')
-    raise UsageError('cross-rank sum needs Ascend for rank_size > 1')
+    hvd = _horovod()
+    return hvd.allreduce(tensor, op=hvd.Sum)

@@ -9,13 +9,14 @@ import tensorflow as tf
 from conftest import FAKE_NPU, SMALL, checkpoint_steps, run_train, train_lines
 
 sys.path.insert(0, FAKE_NPU)
-from npu_bridge.estimator.npu import npu_config, npu_estimator, npu_optimizer  # noqa: E402
+from npu_bridge.estimator.npu import npu_config, npu_estimator, npu_hook, npu_optimizer  # noqa: E402
 from npu_bridge.estimator.npu import npu_loss_scale_manager, npu_loss_scale_optimizer  # noqa: E402
 from npu_bridge.hccl import hccl_ops  # noqa: E402
 
 from common import backend, estimator, optimizer  # noqa: E402
 
-PARAMS = dict(device='npu', rank=0, rank_size=1, precision_mode='allow_mix_precision',
+PARAMS = dict(device='npu', rank=0, rank_size=1, local_rank=0, local_size=1,
+              precision_mode='allow_mix_precision',
               iterations_per_loop=100, log_dir='/tmp/unused', seed=None,
               save_checkpoints_steps=1000, optimizer='momentum', momentum=0.9,
               use_nesterov=True)
@@ -43,6 +44,8 @@ def test_fake_signatures_are_those_of_the_api_document():
     assert _signature(npu_loss_scale_manager.ExponentialUpdateLossScaleManager.__init__) == (
         '(self, init_loss_scale, incr_every_n_steps, decr_every_n_nan_or_inf=2, incr_ratio=2, '
         'decr_ratio=0.8)')
+    assert _signature(npu_hook.NPUBroadcastGlobalVariablesHook.__init__) == (
+        '(self, root_rank=None, index=None)')
     assert _signature(hccl_ops.allreduce) == (
         "(tensor, reduction, fusion=1, fusion_id=-1, group='hccl_world_group')")
 
@@ -89,6 +92,16 @@ def test_gpu_uses_automatic_mixed_precision_with_dynamic_loss_scale():
         assert not backend.mixed_precision(dict(params, device='cpu'))
 
 
+def test_npu_ranks_broadcast_from_rank_0_and_only_rank_0_saves():
+    params = dict(PARAMS, rank=3, rank_size=8)
+    hooks = backend.broadcast_hooks(params)
+    assert [(type(h), h.root_rank, h.index) for h in hooks] == [
+        (npu_hook.NPUBroadcastGlobalVariablesHook, 0, 3)]
+    assert backend.broadcast_hooks(PARAMS) == []
+    assert estimator.build(lambda features, labels, mode, params: None, params).config.save_checkpoints_steps is None
+    assert estimator.build(lambda features, labels, mode, params: None, dict(params, rank=0)).config.save_checkpoints_steps == 1000
+
+
 def test_npu_detection_needs_rank_environment(monkeypatch):
     monkeypatch.setenv('RANK_SIZE', '8')
     monkeypatch.delenv('RANK_ID', raising=False)
@@ -97,7 +110,7 @@ def test_npu_detection_needs_rank_environment(monkeypatch):
     monkeypatch.setenv('RANK_ID', '3')
     monkeypatch.setenv('DEVICE_ID', '3')
     monkeypatch.setenv('RANK_TABLE_FILE', 'scripts/8p.json')
-    assert backend.detect('npu', 8) == backend.Backend('npu', 3, 8)
+    assert backend.detect('npu', 8) == backend.Backend('npu', 3, 8, 0, 1)
     with pytest.raises(Exception, match='--rank_size=1 but RANK_SIZE=8'):
         backend.detect('npu', 1)
 
