@@ -28,7 +28,8 @@ def _op_error_line(error, params):
 
 
 def main(argv):
-    tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.ERROR)
+    # Our errors are one line each; TensorFlow's own log would repeat them.
+    tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.FATAL)
     flags.define_flags(official.NETWORK_NAMES)
     params = {'data_dir': '?'}
     try:
@@ -53,6 +54,11 @@ def main(argv):
         return EXIT_USAGE
     except tf.errors.OpError as e:
         print(_op_error_line(e, params), file=sys.stderr)
+        return EXIT_DATA
+    except tf.compat.v1.train.NanLossDuringTrainingError:
+        print('error: the training loss became NaN (diverged); lower --lr or raise --batch_size, '
+              'then restart: the checkpoints in %s are from before' % params.get('log_dir'),
+              file=sys.stderr)
         return EXIT_DATA
     except KeyboardInterrupt:
         print('error: interrupted', file=sys.stderr)

@@ -45,6 +45,8 @@ CASES = {
     'train_steps_in_train_and_evaluate': (['--data_dir={demo}', '--max_train_steps=5'],
                                           ['--max_train_steps is for --mode=train']),
     'corrupt_shard': (['--data_dir={corrupt}'], ['corrupt TFRecord file', 'train-00001-of-00004']),
+    'diverging_loss': (['--data_dir={demo}', '--network=shufflenet_v2', '--lr=1e30'],
+                       ['the training loss became NaN (diverged); lower --lr']),
     'option_of_another_network': (['--data_dir={demo}', '--num_cells=3'],
                                   ['--num_cells does not apply to --network=densenet121']),
     'amoebanet_image_too_small': (['--data_dir={demo}', '--network=amoebanet_d'],
@@ -68,7 +70,7 @@ def test_start_up_errors(case, demo_dir, tmp_path):
             f.write(b'\xff' * 64)  # breaks a record's CRC
     log_dir = str(tmp_path / 'out')
     result = _run([a.format(**paths) for a in args] + SMALL, log_dir)
-    assert_one_error_line(result, *fragments)
+    assert_one_error_line(result, *fragments, code=1 if case == 'diverging_loss' else 2)
     assert checkpoint_steps(log_dir) == []
 
 

@@ -102,6 +102,13 @@ def test_npu_ranks_broadcast_from_rank_0_and_only_rank_0_saves():
     assert estimator.build(lambda features, labels, mode, params: None, dict(params, rank=0)).config.save_checkpoints_steps == 1000
 
 
+def test_gpu_processes_are_pinned_to_their_local_gpu():
+    params = dict(PARAMS, device='gpu', rank=5, rank_size=8, local_rank=1, local_size=4)
+    config = estimator.build(lambda features, labels, mode, params: None, params).config
+    assert config.session_config.gpu_options.visible_device_list == '1'
+    assert config.save_checkpoints_steps is None and config.save_summary_steps is None
+
+
 def test_npu_detection_needs_rank_environment(monkeypatch):
     monkeypatch.setenv('RANK_SIZE', '8')
     monkeypatch.delenv('RANK_ID', raising=False)

@@ -148,6 +148,24 @@ def test_other_networks_learn(network, flags, min_top1, demo_dir, tmp_path):
     assert top1 > min_top1, out
     if network == 'amoebanet_d':
         _check_amoebanet_evaluation_uses_the_averages(str(tmp_path), int(step), demo_dir, top1)
+    _check_fine_tuning_skips_the_classifier(network, flags, str(tmp_path), demo_dir)
+
+
+# Scopes the recipes leave out when fine-tuning (their classifiers).
+CLASSIFIER_SCOPES = {
+    'shufflenet_v1': 'shufflenet_v1/fc',
+    'shufflenet_v2': 'shufflenet_v2/fc',
+    'amoebanet_d': 'amoebanet_d/final_layer,amoebanet_d/aux_head',
+}
+
+
+def _check_fine_tuning_skips_the_classifier(network, flags, source, demo_dir):
+    result = run_train(['--network=' + network, '--mode=train', '--max_train_steps=1',
+                        '--restore_path=' + source, '--data_dir=' + demo_dir,
+                        '--log_dir=' + os.path.join(source, 'fine_tuned')] + SMALL
+                       + [f for f in flags if 'epochs' not in f] + ['--num_classes=12'])
+    assert result.returncode == 0, result.stderr
+    assert 'not restored (--restore_exclude=%s): ' % CLASSIFIER_SCOPES[network] in result.stdout
 
 
 def test_vgg16_trains_and_evaluates(demo_dir, tmp_path):
