@@ -1,4 +1,4 @@
-"""Command-line entry: parse flags, pick the network, hand over to its trainer.
+"""Command-line entry: parse flags, resolve the configuration, run the network's trainer.
 
 Bad input ends with one 'error: ...' line on stderr and a non-zero exit, never a traceback.
 """
@@ -12,52 +12,57 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import official  # noqa: E402
-from common import flags, hooks, trainer  # noqa: E402
+from common import config, demo, hooks, records, report, runtime  # noqa: E402
 from common.errors import UsageError  # noqa: E402
 
 EXIT_USAGE, EXIT_DATA = 2, 1
 
 
-def _op_error_line(error, params):
+def _op_error_line(error, data_dir):
     first = error.message.strip().splitlines()[0]
     hint = ''
     if isinstance(error, (tf.errors.DataLossError, tf.errors.InvalidArgumentError)):
-        hint = ' (python -m tfrecord_tools.verify --data_dir=%s names the bad record)' % (
-            params['data_dir'])
+        hint = ' (python -m tfrecord_tools.verify --data_dir=%s names the bad record)' % data_dir
     return 'error: %s: %s%s' % (type(error).__name__, first, hint)
+
+
+def resolve_command_line(argv, networks):
+    """(CommandLine, Config) of argv; the demo's settings sit below the user's flags."""
+    command = config.parse_command_line(argv, networks)
+    network = official.load(command.network)
+    overrides = command.overrides
+    if command.demo:
+        overrides = dict(demo.overrides(network), **overrides)
+    description = records.read_description(overrides.get('data_dir'))
+    return command, config.resolve(network, overrides, description, networks)
 
 
 def main(argv):
     # Our errors are one line each; TensorFlow's own log would repeat them.
     tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.FATAL)
-    flags.define_flags(official.NETWORK_NAMES)
-    params = {'data_dir': '?'}
+    networks = official.load_all()
+    cfg = None
     try:
-        flags.parse(argv)
-        if flags.FLAGS.list_networks:
-            for name in official.NETWORK_NAMES:
-                network = official.load(name)
-                params, macs = trainer.network_size(network)
-                print('%-14s %11s params %9.2fM mult-adds  %s' % (
-                    name, format(params, ','), macs / 1e6,
-                    trainer.describe_recipe(network.defaults)))
+        command, cfg = resolve_command_line(argv, networks)
+        if command.list_networks:
+            report.list_networks(networks, lambda n: config.resolve(n, other_networks=networks))
             return 0
-        network = official.load(flags.FLAGS.network)
-        params = trainer.prepare(flags.resolve(network.defaults))
-        hooks.setup_logging(params['log_dir'], params['log_name'], params['rank'])
-        if params['seed'] is not None:
-            random.seed(params['seed'])
-            np.random.seed(params['seed'])
-        network.trainer.run(network, params)
+        run = runtime.build(cfg)
+        hooks.setup_logging(cfg.log_dir, cfg.log_name, run.rank)
+        if cfg.seed is not None:
+            random.seed(cfg.seed)
+            np.random.seed(cfg.seed)
+        network = official.load(cfg.network)
+        network.run(network, cfg, run)
     except UsageError as e:
         print('error: %s' % e, file=sys.stderr)
         return EXIT_USAGE
     except tf.errors.OpError as e:
-        print(_op_error_line(e, params), file=sys.stderr)
+        print(_op_error_line(e, cfg.data_dir if cfg else '?'), file=sys.stderr)
         return EXIT_DATA
     except tf.compat.v1.train.NanLossDuringTrainingError:
         print('error: the training loss became NaN (diverged); lower --lr or raise --batch_size, '
-              'then restart: the checkpoints in %s are from before' % params.get('log_dir'),
+              'then restart: the checkpoints in %s are from before' % cfg.log_dir,
               file=sys.stderr)
         return EXIT_DATA
     except KeyboardInterrupt:

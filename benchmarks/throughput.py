@@ -20,7 +20,7 @@ import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 import official  # noqa: E402
-from common import flags as zoo_flags, input_pipeline, preprocessing  # noqa: E402
+from common import config, demo, input_pipeline, preprocessing, runtime  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('network', 'densenet121', official.NETWORK_NAMES, 'Network to measure.')
@@ -40,15 +40,12 @@ KERAS_PEERS = {
 }
 
 
-def _params(network):
-    params = dict(zoo_flags.COMMON_DEFAULTS)
-    params.update(network.defaults)
-    params.update(network=network.name, device='cpu', rank=0, rank_size=1,
-                  batch_size=FLAGS.batch_size, image_size=FLAGS.image_size, num_classes=1000,
-                  label_offset=1, steps_per_epoch=1000, total_steps=10 ** 6,
-                  save_checkpoints_steps=10 ** 9,
-                  log_dir=tempfile.mkdtemp(), restore_path=None)
-    return params
+def _configuration(network):
+    """The network's recipe at the benchmark's batch and size, on one CPU process."""
+    cfg = config.resolve(network, dict(batch_size=FLAGS.batch_size, image_size=FLAGS.image_size,
+                                       num_classes=1000, device='cpu',
+                                       log_dir=tempfile.mkdtemp()))
+    return cfg, runtime.fixed(cfg)
 
 
 def _time_steps(sess, op, steps):
@@ -58,21 +55,21 @@ def _time_steps(sess, op, steps):
     return (time.time() - start) / steps
 
 
-def _synthetic(params):
-    size, rng = params['image_size'], np.random.RandomState(0)
-    images = rng.uniform(-2, 2, [params['batch_size'], size, size, 3]).astype(np.float32)
-    labels = rng.randint(0, params['num_classes'], params['batch_size']).astype(np.int32)
+def _synthetic(cfg):
+    size, rng = cfg.image_size, np.random.RandomState(0)
+    images = rng.uniform(-2, 2, [cfg.batch_size, size, size, 3]).astype(np.float32)
+    labels = rng.randint(0, cfg.num_classes, cfg.batch_size).astype(np.int32)
     return tf.data.Dataset.from_tensors(({'image': images}, labels)).repeat()
 
 
-def train_step(network, params, dataset_fn):
+def train_step(network, cfg, run, dataset_fn):
     """(graph build + first step seconds, seconds per later step) of our model_fn."""
     with tf.Graph().as_default():
         start = time.time()
         features, labels = tf.compat.v1.data.make_one_shot_iterator(
-            dataset_fn(params)).get_next()
-        tf.compat.v1.train.get_or_create_global_step()
-        spec = network.model_fn(features, labels, tf.estimator.ModeKeys.TRAIN, params)
+            dataset_fn(cfg)).get_next()
+        spec = network.model_fn(features, labels, tf.estimator.ModeKeys.TRAIN,
+                                dict(config=cfg, runtime=run))
         with tf.compat.v1.Session() as sess:
             sess.run(tf.compat.v1.global_variables_initializer())
             sess.run(spec.train_op)
@@ -80,25 +77,25 @@ def train_step(network, params, dataset_fn):
             return first, _time_steps(sess, spec.train_op, FLAGS.steps)
 
 
-def pipeline_only(params, files):
-    train_pp, _ = preprocessing.PREPROCESSING[params['preprocessing']]
+def pipeline_only(cfg, files):
+    train_pp, _ = preprocessing.PREPROCESSING[cfg.preprocessing]
     with tf.Graph().as_default():
         batch = tf.compat.v1.data.make_one_shot_iterator(
-            input_pipeline.train_dataset(files, train_pp, params, 0, 1)).get_next()
+            input_pipeline.train_dataset(files, train_pp, cfg, 0, 1)).get_next()
         with tf.compat.v1.Session() as sess:
             sess.run(batch)
             return _time_steps(sess, batch, FLAGS.steps * 4)
 
 
-def keras_step(name, params):
+def keras_step(name, cfg):
     with tf.Graph().as_default():
-        size = params['image_size']
+        size = cfg.image_size
         model = getattr(tf.keras.applications, name)(
-            weights=None, input_shape=(size, size, 3), classes=params['num_classes'])
+            weights=None, input_shape=(size, size, 3), classes=cfg.num_classes)
         model.compile(tf.keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
                       'sparse_categorical_crossentropy')
-        x = np.random.rand(params['batch_size'], size, size, 3).astype(np.float32)
-        y = np.random.randint(0, params['num_classes'], params['batch_size'])
+        x = np.random.rand(cfg.batch_size, size, size, 3).astype(np.float32)
+        y = np.random.randint(0, cfg.num_classes, cfg.batch_size)
         model.train_on_batch(x, y)
         start = time.time()
         for _ in range(FLAGS.steps):
@@ -119,30 +116,24 @@ def main(argv):
     del argv
     tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.ERROR)
     network = official.load(FLAGS.network)
-    params = _params(network)
-    data_dir = FLAGS.data_dir
-    if data_dir is None:
-        from tfrecord_tools import build_demo_dataset  # pylint: disable=import-outside-toplevel
-        data_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                'demo_data')
-        if not os.path.exists(os.path.join(data_dir, 'dataset.json')):
-            build_demo_dataset.build(data_dir)
+    cfg, run = _configuration(network)
+    data_dir = FLAGS.data_dir or demo.data_dir()
     files = input_pipeline.find_files(data_dir, 'train')
-    batch = params['batch_size']
+    batch = cfg.batch_size
     print('%s, batch %d, %dx%d, %s, %d CPU cores' % (
-        network.name, batch, params['image_size'], params['image_size'], _tf_distribution(),
+        network.name, batch, cfg.image_size, cfg.image_size, _tf_distribution(),
         os.cpu_count()))
-    first, synthetic = train_step(network, params, _synthetic)
+    first, synthetic = train_step(network, cfg, run, _synthetic)
     print('graph build + first step: %.1f s' % first)
     print('train, synthetic data: %.2f images/s (%.2f s/step)' % (batch / synthetic, synthetic))
-    train_pp, _ = preprocessing.PREPROCESSING[params['preprocessing']]
-    _, records = train_step(network, params, lambda p: input_pipeline.train_dataset(
-        files, train_pp, p, 0, 1))
+    train_pp, _ = preprocessing.PREPROCESSING[cfg.preprocessing]
+    _, records = train_step(network, cfg, run, lambda c: input_pipeline.train_dataset(
+        files, train_pp, c, 0, 1))
     print('train, TFRecords (%s): %.2f images/s' % (data_dir, batch / records))
-    print('input pipeline alone: %.1f images/s' % (batch / pipeline_only(params, files)))
+    print('input pipeline alone: %.1f images/s' % (batch / pipeline_only(cfg, files)))
     peer = KERAS_PEERS.get(network.name)
     if peer:
-        keras = keras_step(peer, params)
+        keras = keras_step(peer, cfg)
         print('tf.keras.applications.%s train step: %.2f images/s; ours/keras = %.2f' % (
             peer, batch / keras, keras / synthetic))
     return 0

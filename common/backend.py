@@ -89,30 +89,30 @@ def _horovod_backend(device, rank_size):
     return Backend(device, hvd.rank(), hvd.size(), hvd.local_rank(), hvd.local_size())
 
 
-def uses_horovod(params):
-    return params['device'] != 'npu' and params['rank_size'] > 1
+def uses_horovod(runtime):
+    return runtime.device != 'npu' and runtime.rank_size > 1
 
 
-def broadcast_hooks(params):
+def broadcast_hooks(runtime):
     """Hooks that copy rank 0's initial variables to every rank (none on one rank)."""
-    if params['rank_size'] == 1:
+    if runtime.rank_size == 1:
         return []
-    if params['device'] == 'npu':
+    if runtime.device == 'npu':
         from npu_bridge.estimator.npu.npu_hook import NPUBroadcastGlobalVariablesHook  # pylint: disable=import-outside-toplevel
-        return [NPUBroadcastGlobalVariablesHook(0, params['rank'])]
+        return [NPUBroadcastGlobalVariablesHook(0, runtime.rank)]
     return [_horovod().BroadcastGlobalVariablesHook(0)]
 
 
-def mixed_precision(params):
+def mixed_precision(device, precision_mode):
     """True when the run computes in fp16 somewhere (never on CPU)."""
-    return params['device'] != 'cpu' and params['precision_mode'] in MIXED_PRECISION_MODES
+    return device != 'cpu' and precision_mode in MIXED_PRECISION_MODES
 
 
-def sum_across_ranks(tensor, params):
+def sum_across_ranks(tensor, runtime):
     """Sum of a float tensor over all ranks (identity on one rank)."""
-    if params['rank_size'] == 1:
+    if runtime.rank_size == 1:
         return tensor
-    if params['device'] == 'npu':
+    if runtime.device == 'npu':
         from npu_bridge.hccl import hccl_ops  # pylint: disable=import-outside-toplevel
         return hccl_ops.allreduce(tensor, 'sum')
     hvd = _horovod()

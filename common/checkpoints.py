@@ -34,9 +34,9 @@ def list_checkpoints(path):
     return sorted((_step_of(p), p) for p in found)
 
 
-def check_moving_averages(prefix, params):
+def check_moving_averages(prefix, moving_average_decay):
     """Evaluating with --moving_average_decay needs a checkpoint that holds the averages."""
-    if params['moving_average_decay'] and not any(
+    if moving_average_decay and not any(
             name.endswith('/ExponentialMovingAverage') for name, _ in
             tf.train.list_variables(prefix)):
         raise UsageError('%s holds no moving averages of the weights; evaluate its raw weights '
@@ -75,24 +75,17 @@ def _excluded(name, scopes):
     return any(name == s.rstrip('/') or name.startswith(s.rstrip('/') + '/') for s in scopes)
 
 
-def warm_start(params):
-    """Initializes the model's variables from --restore_path, except --restore_exclude scopes.
+def warm_start(path, exclude, variables):
+    """Initializes `variables` (the model's) from checkpoint `path`, except `exclude` scopes.
 
-    Called inside model_fn after the network is built and before the optimizer creates its
-    slots, so batch-norm moving statistics come along and momentum starts fresh. A run that
-    resumes from its own checkpoint skips this: its checkpoint wins.
+    Called by model_fn once the network is built and before the optimizer and the weight
+    averages create their variables: batch-norm moving statistics come along, momentum
+    starts fresh and averages start from the restored values.
     """
-    if latest_step(params['log_dir']) is not None:
-        return
-    path = params['restore_path']
     stored = dict(tf.train.list_variables(path))
-    exclude = params['restore_exclude'] or []
-    global_step = tf.compat.v1.train.get_global_step()
     assignment, skipped = {}, []
-    for var in tf.compat.v1.global_variables():
+    for var in variables:
         name = var.op.name
-        if var is global_step:
-            continue
         if _excluded(name, exclude):
             skipped.append(name)
             continue

@@ -1,6 +1,7 @@
 """The Estimator for the backend: NPUEstimator + NPURunConfig on Ascend, tf.estimator elsewhere.
 
-Both get the same model_fn, params and checkpoint settings (model.ckpt-N, keep 5).
+Both get the same model_fn, params ({'config', 'runtime', 'warm_start'}, model_fn.py) and
+checkpoint settings (model.ckpt-N, keep 5).
 """
 import os
 import tempfile
@@ -14,39 +15,47 @@ KEEP_CHECKPOINT_MAX = 5
 _SCRATCH = []
 
 
-def _model_dir(params, for_evaluation):
+def _model_dir(config, runtime, for_evaluation):
     """log_dir, shared by all ranks. Ranks other than 0 evaluate (always an explicit checkpoint)
     with a private temporary model_dir, so that only rank 0 writes evaluation summaries."""
-    if not for_evaluation or params['rank'] == 0:
-        return params['log_dir']
-    _SCRATCH.append(tempfile.TemporaryDirectory(prefix='zoo_eval_rank%d_' % params['rank']))
+    if not for_evaluation or runtime.rank == 0:
+        return config.log_dir
+    _SCRATCH.append(tempfile.TemporaryDirectory(prefix='zoo_eval_rank%d_' % runtime.rank))
     return _SCRATCH[-1].name
 
 
-def build(model_fn, params, for_evaluation=False):
-    session_config = tf.compat.v1.ConfigProto(allow_soft_placement=True)
-    if params['device'] == 'gpu':
-        session_config.gpu_options.allow_growth = True
-        session_config.gpu_options.visible_device_list = str(params['local_rank'])
-    if params['device'] == 'cpu' and params['local_size'] > 1:  # share the cores
-        session_config.intra_op_parallelism_threads = max(
-            1, (os.cpu_count() or 1) // params['local_size'])
-    chief = params['rank'] == 0
+def session_config(runtime):
+    """Soft placement; on GPU this process's local GPU; on CPU the cores shared by the local
+    processes."""
+    config = tf.compat.v1.ConfigProto(allow_soft_placement=True)
+    if runtime.device == 'gpu':
+        config.gpu_options.allow_growth = True
+        config.gpu_options.visible_device_list = str(runtime.local_rank)
+    if runtime.device == 'cpu' and runtime.local_size > 1:
+        config.intra_op_parallelism_threads = max(1, (os.cpu_count() or 1) // runtime.local_size)
+    return config
+
+
+def build(model_fn, config, runtime, for_evaluation=False, warm_start=None):
+    """The Estimator for the runtime's device; warm_start: see model_fn.py."""
+    chief = runtime.rank == 0
     # All ranks share log_dir: only rank 0 writes checkpoints and summaries there.
-    model_dir = _model_dir(params, for_evaluation)
-    common = dict(model_dir=model_dir, tf_random_seed=params['seed'],
-                  save_checkpoints_steps=params['save_checkpoints_steps'] if chief else None,
-                  save_checkpoints_secs=None, session_config=session_config,
+    model_dir = _model_dir(config, runtime, for_evaluation)
+    params = dict(config=config, runtime=runtime, warm_start=warm_start)
+    common = dict(model_dir=model_dir, tf_random_seed=config.seed,
+                  save_checkpoints_steps=runtime.save_checkpoints_steps if chief else None,
+                  save_checkpoints_secs=None, session_config=session_config(runtime),
                   keep_checkpoint_max=KEEP_CHECKPOINT_MAX, log_step_count_steps=None)
     if not chief:
         common['save_summary_steps'] = None
-    if params['device'] == 'npu':
+    if runtime.device == 'npu':
         from npu_bridge.estimator.npu.npu_config import NPURunConfig  # pylint: disable=import-outside-toplevel
         from npu_bridge.estimator.npu.npu_estimator import NPUEstimator  # pylint: disable=import-outside-toplevel
-        config = NPURunConfig(
-            iterations_per_loop=params['iterations_per_loop'], enable_data_pre_proc=True,
-            precision_mode=params['precision_mode'], hcom_parallel=True,
+        run_config = NPURunConfig(
+            iterations_per_loop=config.iterations_per_loop, enable_data_pre_proc=True,
+            precision_mode=config.precision_mode, hcom_parallel=True,
             **dict(common, save_summary_steps=0))
-        return NPUEstimator(model_fn=model_fn, model_dir=model_dir, config=config, params=params)
-    config = tf.estimator.RunConfig(**common)
-    return tf.estimator.Estimator(model_fn=model_fn, config=config, params=params)
+        return NPUEstimator(model_fn=model_fn, model_dir=model_dir, config=run_config,
+                            params=params)
+    return tf.estimator.Estimator(model_fn=model_fn, config=tf.estimator.RunConfig(**common),
+                                  params=params)

@@ -53,11 +53,11 @@ class CheckpointSaver(tf.estimator.CheckpointSaverHook):
 class TrainLogHook(tf.estimator.SessionRunHook):
     """Logs TRAIN_LINE each time the global step passes a multiple of display_every."""
 
-    def __init__(self, tensors, params, clock=time.time):
+    def __init__(self, tensors, global_batch, steps_per_epoch, display_every, clock=time.time):
         self._tensors = tensors  # step (read after the update), loss, total_loss, lr
-        self._global_batch = params['batch_size'] * params['rank_size']
-        self._steps_per_epoch = params['steps_per_epoch']
-        self._display_every = params['display_every']
+        self._global_batch = global_batch
+        self._steps_per_epoch = steps_per_epoch
+        self._display_every = display_every
         self._clock = clock
         self._start = self._last = self._first_display = self._latest = None
 

@@ -8,9 +8,9 @@ import os
 
 import tensorflow as tf
 
+from common import records
 from common.errors import UsageError
 
-SPLIT_PATTERNS = {'train': 'train-*', 'validation': 'validation-*'}
 SHUFFLE_BUFFER = 10000
 
 
@@ -18,10 +18,9 @@ def find_files(data_dir, split):
     """Sorted shard paths of a split; a UsageError names what is missing."""
     if not os.path.isdir(data_dir):
         raise UsageError('--data_dir=%s does not exist or is not a directory' % data_dir)
-    files = sorted(glob.glob(os.path.join(data_dir, SPLIT_PATTERNS[split])))
+    files = sorted(glob.glob(os.path.join(data_dir, records.SPLIT_PATTERNS[split])))
     if not files:
-        raise UsageError('no %s shards (%s) in --data_dir=%s'
-                         % (split, SPLIT_PATTERNS[split], data_dir))
+        raise UsageError('no %s shards (%s-*) in --data_dir=%s' % (split, split, data_dir))
     return files
 
 
@@ -72,40 +71,32 @@ def count_records(files):
     return total
 
 
-def _parse(serialized, params):
+def _parse(serialized, config):
     """Slim keys -> (encoded JPEG, bboxes [N, 4], label in [0, num_classes))."""
-    features = tf.io.parse_single_example(serialized, {
-        'image/encoded': tf.io.FixedLenFeature([], tf.string),
-        'image/class/label': tf.io.FixedLenFeature([], tf.int64),
-        'image/object/bbox/ymin': tf.io.VarLenFeature(tf.float32),
-        'image/object/bbox/xmin': tf.io.VarLenFeature(tf.float32),
-        'image/object/bbox/ymax': tf.io.VarLenFeature(tf.float32),
-        'image/object/bbox/xmax': tf.io.VarLenFeature(tf.float32),
-    })
-    bboxes = tf.stack([tf.sparse.to_dense(features['image/object/bbox/' + k])
-                       for k in ('ymin', 'xmin', 'ymax', 'xmax')], axis=1)
-    stored = tf.cast(features['image/class/label'], tf.int32)
-    label = stored - params['label_offset']
-    in_range = tf.logical_and(label >= 0, label < params['num_classes'])
+    features = tf.io.parse_single_example(serialized, records.PARSE_SPEC)
+    bboxes = tf.stack([tf.sparse.to_dense(features[k]) for k in records.BBOX_KEYS], axis=1)
+    stored = tf.cast(features[records.LABEL], tf.int32)
+    label = stored - config.label_offset
+    in_range = tf.logical_and(label >= 0, label < config.num_classes)
     check = tf.debugging.Assert(in_range, [
-        'label out of range: stored label', stored, 'minus --label_offset', params['label_offset'],
-        'is outside [0, --num_classes=%d)' % params['num_classes']])
+        'label out of range: stored label', stored, 'minus --label_offset', config.label_offset,
+        'is outside [0, --num_classes=%d)' % config.num_classes])
     # Checked here so that a non-JPEG record gives one clear error, not libjpeg's noise.
-    encoded = features['image/encoded']
+    encoded = features[records.ENCODED]
     is_jpeg = tf.debugging.Assert(tf.image.is_jpeg(encoded), [
         'image/encoded is not a JPEG image (tfrecord_tools re-encodes PNG/CMYK/grayscale)'])
     with tf.control_dependencies([check, is_jpeg]):
         return tf.identity(encoded), bboxes, tf.identity(label)
 
 
-def train_dataset(files, preprocess, params, rank, size):
+def train_dataset(files, preprocess, config, rank, size):
     """Endless shuffled batches of this rank's part of the training set.
 
     Files are split between ranks when they divide evenly; otherwise every rank reads the
     files in the same order and keeps every size-th record. Either way each record belongs
     to exactly one rank.
     """
-    seed = params['seed']
+    seed = config.seed
     rank_seed = None if seed is None else seed + rank
     even = len(files) % size == 0
     files_ds = tf.data.Dataset.from_tensor_slices(files)
@@ -122,42 +113,42 @@ def train_dataset(files, preprocess, params, rank, size):
     ds = ds.shuffle(SHUFFLE_BUFFER, seed=rank_seed).repeat()
 
     def parse_and_preprocess(serialized):
-        encoded, bboxes, label = _parse(serialized, params)
-        return {'image': preprocess(encoded, bboxes, params['image_size'])}, label
+        encoded, bboxes, label = _parse(serialized, config)
+        return {'image': preprocess(encoded, bboxes, config.image_size)}, label
 
     # Parallel calls would draw from the seeded random kernels in a varying order; TF 1.15
     # has no stateless bounding-box sampler, so a seeded run preprocesses sequentially.
     parallel = tf.data.experimental.AUTOTUNE if seed is None else None
     ds = ds.map(parse_and_preprocess, num_parallel_calls=parallel)
-    ds = ds.batch(params['batch_size'], drop_remainder=True)
+    ds = ds.batch(config.batch_size, drop_remainder=True)
     return ds.prefetch(tf.data.experimental.AUTOTUNE)
 
 
-def eval_steps(num_records, params):
+def eval_steps(num_records, batch_size, rank_size):
     """Batches per rank so that every rank runs the same number and all records are covered."""
-    per_rank = -(-num_records // params['rank_size'])
-    return -(-per_rank // params['batch_size'])
+    per_rank = -(-num_records // rank_size)
+    return -(-per_rank // batch_size)
 
 
-def eval_dataset(files, num_records, preprocess, params, rank, size):
+def eval_dataset(files, num_records, preprocess, config, rank, size):
     """Every validation record exactly once over all ranks, padded with weight-0 samples.
 
     Batches keep a static shape (the NPU compiles the graph once); padding fills the last
     batches so that each rank runs eval_steps() of them.
     """
-    size_px = params['image_size']
+    size_px = config.image_size
     ds = tf.data.TFRecordDataset(files).shard(size, rank)
 
     def parse_and_preprocess(serialized):
-        encoded, _, label = _parse(serialized, params)
+        encoded, _, label = _parse(serialized, config)
         return {'image': preprocess(encoded, size_px), 'weight': tf.constant(1.0)}, label
 
     ds = ds.map(parse_and_preprocess, num_parallel_calls=tf.data.experimental.AUTOTUNE)
     mine = len(range(rank, num_records, size))
-    padding = eval_steps(num_records, params) * params['batch_size'] - mine
+    padding = eval_steps(num_records, config.batch_size, size) * config.batch_size - mine
     if padding:
         blank = ({'image': tf.zeros([size_px, size_px, 3]), 'weight': tf.constant(0.0)},
                  tf.constant(0, tf.int32))
         ds = ds.concatenate(tf.data.Dataset.from_tensors(blank).repeat(padding))
-    ds = ds.batch(params['batch_size'], drop_remainder=True)
+    ds = ds.batch(config.batch_size, drop_remainder=True)
     return ds.prefetch(tf.data.experimental.AUTOTUNE)

@@ -8,43 +8,42 @@ import math
 import tensorflow as tf
 
 
-def base_lr(params):
+def base_lr(config, runtime):
     """--lr, scaled linearly with the global batch when the recipe quotes it for a global
     batch of lr_batch (megvii: 0.5 at 1024); used as given when lr_batch is None (the seeds)."""
-    if not params['lr_batch']:
-        return params['lr']
-    return params['lr'] * params['batch_size'] * params['rank_size'] / params['lr_batch']
+    if not config.lr_batch:
+        return config.lr
+    return config.lr * config.batch_size * runtime.rank_size / config.lr_batch
 
 
-def cosine_per_epoch(global_step, params):
+def cosine_per_epoch(global_step, config, runtime):
     """lr * (1 + cos(pi * epoch / T_max)) / 2 with a whole-epoch staircase (the seeds' cosine).
 
     Past T_max epochs the rate stays at its final value instead of indexing out of range.
     """
-    epoch = tf.cast(global_step // params['steps_per_epoch'], tf.float32)
-    epoch = tf.minimum(epoch, float(params['T_max']))
-    return base_lr(params) * 0.5 * (1.0 + tf.cos(math.pi * epoch / params['T_max']))
+    epoch = tf.cast(global_step // runtime.steps_per_epoch, tf.float32)
+    epoch = tf.minimum(epoch, float(config.T_max))
+    return base_lr(config, runtime) * 0.5 * (1.0 + tf.cos(math.pi * epoch / config.T_max))
 
 
-def linear_to_zero(global_step, params):
+def linear_to_zero(global_step, config, runtime):
     """Falls linearly from the base rate at step 0 to 0 at the last step, every step (megvii)."""
-    done = tf.cast(global_step, tf.float32) / params['total_steps']
-    return base_lr(params) * tf.maximum(1.0 - done, 0.0)
+    done = tf.cast(global_step, tf.float32) / runtime.total_steps
+    return base_lr(config, runtime) * tf.maximum(1.0 - done, 0.0)
 
 
-def exponential_per_epoch(global_step, params):
-    """AmoebaNet's (tensorflow/tpu): lr * lr_decay_rate ** whole epochs, counted from step 0;
-    a linear warm-up from 0 replaces it during the first lr_warmup_epochs; never below 1e-4 lr.
-    """
-    lr = base_lr(params)
-    spe = params['steps_per_epoch']
+def exponential_per_epoch(global_step, config, runtime):
+    """tensorflow/tpu's: lr * lr_decay_rate ** whole epochs, counted from step 0; a linear
+    warm-up from 0 replaces it during the first lr_warmup_epochs."""
+    lr = base_lr(config, runtime)
+    spe = runtime.steps_per_epoch
     epochs = tf.cast(global_step // spe, tf.float32)
-    decayed = lr * tf.pow(params['lr_decay_rate'], epochs)
-    warmup_steps = int(params['lr_warmup_epochs'] * spe)
+    decayed = lr * tf.pow(config.lr_decay_rate, epochs)
+    warmup_steps = int(config.lr_warmup_epochs * spe)
     if warmup_steps:
         warming = lr * tf.cast(global_step, tf.float32) / warmup_steps
         decayed = tf.where(global_step < warmup_steps, warming, decayed)
-    return tf.maximum(decayed, 1e-4 * lr)
+    return decayed
 
 
 SCHEDULES = {
@@ -54,5 +53,9 @@ SCHEDULES = {
 }
 
 
-def learning_rate(global_step, params):
-    return tf.identity(SCHEDULES[params['lr_schedule']](global_step, params), name='learning_rate')
+def learning_rate(global_step, config, runtime):
+    """The schedule's rate, never below lr_floor times the base rate."""
+    lr = SCHEDULES[config.lr_schedule](global_step, config, runtime)
+    if config.lr_floor:
+        lr = tf.maximum(lr, config.lr_floor * base_lr(config, runtime))
+    return tf.identity(lr, name='learning_rate')

@@ -4,7 +4,12 @@ import importlib
 
 NETWORK_NAMES = ('densenet121', 'shufflenet_v1', 'shufflenet_v2', 'vgg16', 'amoebanet_d')
 
-Network = collections.namedtuple('Network', ['name', 'build', 'model_fn', 'defaults', 'trainer'])
+# build(images, is_training, num_classes, **options) -> (logits, end_points); recipe: plain
+# data over common/config.py's schema; options: the network's own config.Option records;
+# classifier_scopes: left out when fine-tuning (the default --restore_exclude).
+Network = collections.namedtuple('Network', [
+    'name', 'build', 'model_fn', 'recipe', 'options', 'classifier_scopes', 'min_image_size',
+    'min_image_size_reason', 'run'])
 
 
 def load(name):
@@ -15,7 +20,16 @@ def load(name):
     def part(module):
         return importlib.import_module('official.%s.%s' % (name, module))
 
+    architecture = part(name)
     data_loader = part('data_loader')
-    defaults = dict(part('hyper_param').RECIPE, image_size=data_loader.IMAGE_SIZE,
-                    preprocessing=data_loader.PREPROCESSING)
-    return Network(name, part(name).build, part('model').model_fn, defaults, part('trainer'))
+    hyper_param = part('hyper_param')
+    recipe = dict(hyper_param.RECIPE, image_size=data_loader.IMAGE_SIZE,
+                  preprocessing=data_loader.PREPROCESSING)
+    return Network(name, architecture.build, part('model').model_fn, recipe,
+                   tuple(getattr(hyper_param, 'OPTIONS', ())), architecture.CLASSIFIER_SCOPES,
+                   architecture.MIN_IMAGE_SIZE, getattr(architecture, 'MIN_IMAGE_SIZE_REASON', ''),
+                   part('trainer').run)
+
+
+def load_all():
+    return [load(name) for name in NETWORK_NAMES]

@@ -13,7 +13,9 @@ cd "$ROOT"
 export JOB_ID=${JOB_ID:-10087}
 out=${RESULT_ROOT:-$ROOT/result}/8p
 start=$(date +%s)
-demo_flags "$@" > /dev/null  # builds the demo data once, before the ranks start
+if [ -n "$(demo_flags "$@")" ]; then  # build the demo data once, before the ranks start
+  "$PYTHON" -c 'from common import demo; demo.data_dir()'
+fi
 
 if npu_present; then
   export RANK_TABLE_FILE=${RANK_TABLE_FILE:-$ROOT/scripts/8p.json}

@@ -12,9 +12,8 @@ log=$out/train_$device.log
 demo=$(demo_flags "$@")
 extra=()
 if [ -n "$demo" ]; then
-  echo "no --data_dir and no NPU: demo run on $DEMO_DIR (pass --data_dir=... for real data)"
-  # shellcheck disable=SC2206
-  extra=($demo --max_epochs=4 --epochs_between_evals=2 --display_every=10)
+  echo "no --data_dir and no NPU: demo run on the bundled demo data (pass --data_dir=... for real data)"
+  extra=("$demo")
 fi
 
 start=$(date +%s)

@@ -15,10 +15,5 @@ out=${RESULT_ROOT:-$ROOT/result}/8p
 mkdir -p "$out/$device"
 log=$out/$device/train_$device.log
 
-demo=$(demo_flags "$@")
-extra=()
-if [ -n "$demo" ]; then
-  # shellcheck disable=SC2206
-  extra=($demo --max_epochs=4 --epochs_between_evals=2 --display_every=5)
-fi
-"$PYTHON" train.py --rank_size="$rank_size" --log_dir="$out" "${extra[@]}" "$@" >> "$log" 2>&1
+# shellcheck disable=SC2046
+"$PYTHON" train.py --rank_size="$rank_size" --log_dir="$out" $(demo_flags "$@") "$@" >> "$log" 2>&1

@@ -10,6 +10,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAKE_NPU = os.path.join(ROOT, 'tests', 'fake_npu')
 sys.path.insert(0, ROOT)
 
+import official  # noqa: E402
+from common import config  # noqa: E402
+
 # Small images keep the full-depth networks fast on 2 cores.
 SMALL = ['--num_classes=10', '--image_size=32']
 TRAIN_LINE = re.compile(r'^step:\s*(\d+)\s+epoch:\s*([\d.]+)\s+FPS:\s*([\d.]+)\s+loss:\s*([\d.]+)'
@@ -30,6 +33,11 @@ def demo_dir(tmp_path_factory):
     path = str(tmp_path_factory.mktemp('demo'))
     build_demo_dataset.build(path)
     return path
+
+
+def make_config(network='densenet121', **overrides):
+    """A configuration resolved as train.py resolves one, with overrides as flags would give."""
+    return config.resolve(official.load(network), overrides, other_networks=official.load_all())
 
 
 def run_train(args, npu=False, timeout=900, env=None):

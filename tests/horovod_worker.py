@@ -19,46 +19,50 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import official  # noqa: E402
-from common import backend, flags, input_pipeline, optimizer, preprocessing  # noqa: E402
+from common import (backend, config, input_pipeline, optimizer, preprocessing,  # noqa: E402
+                    runtime, trainer)
 
 NETWORK = 'shufflenet_v2'
 TRAIN_STEPS = 3
 
 
-def make_params(rank, size, local_rank, local_size, log_dir):
-    network = official.load(NETWORK)
-    params = dict(flags.COMMON_DEFAULTS, **network.defaults)
-    params.update(network=NETWORK, device='cpu', rank=rank, rank_size=size,
-                  local_rank=local_rank, local_size=local_size, batch_size=16, image_size=32,
-                  num_classes=10, steps_per_epoch=44, total_steps=100, log_dir=log_dir,
-                  save_checkpoints_steps=10 ** 6, display_every=10 ** 6, seed=None)
-    return network, params
+def make_config(log_dir, rank_size):
+    return config.resolve(official.load(NETWORK), dict(
+        device='cpu', rank_size=rank_size, batch_size=16, image_size=32, num_classes=10,
+        log_dir=log_dir, display_every=10 ** 6))
 
 
-def gradients(network, params, images, labels):
+def make_runtime(cfg, where):
+    return runtime.fixed(cfg, device='cpu', rank=where.rank, rank_size=where.size,
+                         local_rank=where.local_rank, local_size=where.local_size,
+                         steps_per_epoch=44, total_steps=100, save_checkpoints_steps=10 ** 6)
+
+
+def gradients(network, cfg, run, images, labels):
     """(loss, {variable name: gradient}) of the inference-mode forward pass; variables exist."""
-    logits = network.build(tf.constant(images), False, params['num_classes'])
+    logits, _ = network.build(tf.constant(images), False, cfg.num_classes)
     loss = tf.reduce_mean(tf.compat.v1.losses.softmax_cross_entropy(
-        tf.one_hot(labels, params['num_classes']), logits,
-        label_smoothing=params['label_smoothing'], reduction=tf.compat.v1.losses.Reduction.NONE))
-    pairs = optimizer.build(0.1, params).compute_gradients(loss)
+        tf.one_hot(labels, cfg.num_classes), logits,
+        label_smoothing=cfg.label_smoothing, reduction=tf.compat.v1.losses.Reduction.NONE))
+    pairs = optimizer.build(0.1, cfg, run).compute_gradients(loss)
     return loss, {v.op.name: g for g, v in pairs if g is not None}
 
 
 def main(out_dir, data_dir):
     where = backend.detect('cpu', int(os.environ['HOROVOD_SIZE']))
-    network, params = make_params(where.rank, where.size, where.local_rank, where.local_size,
-                                  out_dir)
+    network = official.load(NETWORK)
+    cfg = make_config(out_dir, where.size)
+    run = make_runtime(cfg, where)
     files = input_pipeline.find_files(data_dir, 'train')
-    train_pp, _ = preprocessing.PREPROCESSING[params['preprocessing']]
+    train_pp, _ = preprocessing.PREPROCESSING[cfg.preprocessing]
     result = {}
     with tf.Graph().as_default():
         tf.compat.v1.set_random_seed(7)  # the same initial values on both ranks for part 1
         batch = tf.compat.v1.data.make_one_shot_iterator(input_pipeline.train_dataset(
-            files, train_pp, params, where.rank, where.size)).get_next()
+            files, train_pp, cfg, where.rank, where.size)).get_next()
         with tf.compat.v1.Session() as sess:
             features, labels = sess.run(batch)
-        loss, grads = gradients(network, params, features['image'], labels)
+        loss, grads = gradients(network, cfg, run, features['image'], labels)
         with tf.compat.v1.Session() as sess:
             sess.run(tf.compat.v1.global_variables_initializer())
             loss_value, grad_values = sess.run([loss, grads])
@@ -70,9 +74,10 @@ def main(out_dir, data_dir):
     with tf.Graph().as_default():
         tf.compat.v1.set_random_seed(100 + where.rank)  # different initial values per rank
         features, labels = tf.compat.v1.data.make_one_shot_iterator(input_pipeline.train_dataset(
-            files, train_pp, params, where.rank, where.size)).get_next()
-        tf.compat.v1.train.get_or_create_global_step()
-        spec = network.model_fn(features, labels, tf.estimator.ModeKeys.TRAIN, params)
+            files, train_pp, cfg, where.rank, where.size)).get_next()
+        model_fn = trainer.with_training_hooks(network.model_fn, cfg, run)
+        spec = model_fn(features, labels, tf.estimator.ModeKeys.TRAIN,
+                        dict(config=cfg, runtime=run))
         with tf.compat.v1.train.MonitoredSession(hooks=spec.training_hooks) as sess:
             for _ in range(TRAIN_STEPS):
                 sess.run(spec.train_op)

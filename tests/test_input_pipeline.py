@@ -11,9 +11,10 @@ from PIL import Image
 
 from common import input_pipeline, preprocessing
 from common.errors import UsageError
+from conftest import make_config
 
-PARAMS = dict(label_offset=1, num_classes=10, image_size=32, batch_size=64, rank_size=1,
-              seed=3)
+SETTINGS = dict(label_offset=1, num_classes=10, image_size=32, batch_size=64, seed=3)
+CONFIG = make_config(**SETTINGS)
 
 
 def _stored_labels(files):
@@ -42,13 +43,12 @@ def test_evaluation_covers_every_image_once(demo_dir, rank_size):
     files = input_pipeline.find_files(demo_dir, 'validation')
     num = input_pipeline.count_records(files)
     assert num == 359  # the demo split; 359 is prime, so every batch size leaves a remainder
-    params = dict(PARAMS, rank_size=rank_size)
-    steps = input_pipeline.eval_steps(num, params)
+    steps = input_pipeline.eval_steps(num, CONFIG.batch_size, rank_size)
     seen = collections.Counter()
     for rank in range(rank_size):
         with tf.Graph().as_default():
             dataset = input_pipeline.eval_dataset(
-                files, num, preprocessing.imagenet_eval, params, rank, rank_size)
+                files, num, preprocessing.imagenet_eval, CONFIG, rank, rank_size)
             for features, labels in _drain(dataset, steps):  # same step count on every rank
                 assert features['image'].shape == (64, 32, 32, 3)
                 real = features['weight'] == 1.0
@@ -93,9 +93,9 @@ def test_eval_resize_keeps_aspect_ratio():
 
 def test_label_outside_range_is_an_error(demo_dir):
     files = input_pipeline.find_files(demo_dir, 'train')
-    params = dict(PARAMS, num_classes=5)  # the demo labels go up to 10
+    config = make_config(**dict(SETTINGS, num_classes=5))  # the demo labels go up to 10
     with tf.Graph().as_default():
-        dataset = input_pipeline.train_dataset(files, preprocessing.imagenet_train, params, 0, 1)
+        dataset = input_pipeline.train_dataset(files, preprocessing.imagenet_train, config, 0, 1)
         next_batch = tf.compat.v1.data.make_one_shot_iterator(dataset).get_next()
         with tf.compat.v1.Session() as sess:
             with pytest.raises(tf.errors.InvalidArgumentError, match='label out of range'):
@@ -107,8 +107,8 @@ def test_training_data_is_repeatable_with_a_seed(demo_dir):
 
     def first_batch():
         with tf.Graph().as_default():
-            tf.compat.v1.set_random_seed(PARAMS['seed'])
-            dataset = input_pipeline.train_dataset(files, preprocessing.imagenet_train, PARAMS,
+            tf.compat.v1.set_random_seed(CONFIG.seed)
+            dataset = input_pipeline.train_dataset(files, preprocessing.imagenet_train, CONFIG,
                                                    0, 1)
             with tf.compat.v1.Session() as sess:
                 return sess.run(tf.compat.v1.data.make_one_shot_iterator(dataset).get_next())
@@ -131,9 +131,9 @@ def test_training_shards_are_disjoint_and_complete(demo_dir, rank_size):
         else:
             share = len(range(rank, total, rank_size))
         with tf.Graph().as_default():
-            params = dict(PARAMS, batch_size=1, rank_size=rank_size, seed=None)
+            config = make_config(**dict(SETTINGS, batch_size=1, seed=None))
             identity = lambda encoded, bboxes, size: encoded  # noqa: E731  the record itself
-            dataset = input_pipeline.train_dataset(files, identity, params, rank, rank_size)
+            dataset = input_pipeline.train_dataset(files, identity, config, rank, rank_size)
             next_batch = tf.compat.v1.data.make_one_shot_iterator(dataset).get_next()
             with tf.compat.v1.Session() as sess:
                 seen.update(sess.run(next_batch)[0]['image'][0] for _ in range(share))

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import rank_table
+import official
+from common import backend, rank_table
 from common.errors import UsageError
 from conftest import FAKE_NPU, ROOT, checkpoint_steps, table_rows, train_lines
 
@@ -176,10 +177,12 @@ def test_two_horovod_ranks_average_gradients_and_stay_identical(demo_dir, tmp_pa
     # Disjoint shards: the two ranks' first batches differ.
     assert not np.array_equal(ranks[0]['images'], ranks[1]['images'])
     # One process given both batches finds the mean loss and the averaged gradients.
-    network, params = horovod_worker.make_params(0, 1, 0, 1, str(tmp_path))
+    cfg = horovod_worker.make_config(str(tmp_path), 1)
+    single = horovod_worker.make_runtime(cfg, backend.Backend('cpu', 0, 1, 0, 1))
     with tf.Graph().as_default():
         loss, grads = horovod_worker.gradients(
-            network, params, np.concatenate([r['images'] for r in ranks]),
+            official.load(horovod_worker.NETWORK), cfg, single,
+            np.concatenate([r['images'] for r in ranks]),
             np.concatenate([r['labels'] for r in ranks]))
         with tf.compat.v1.Session() as sess:
             for var in tf.compat.v1.global_variables():

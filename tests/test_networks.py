@@ -1,12 +1,17 @@
 """Architecture tests over the registry: exact parameter counts, shapes, checkpoint names."""
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import official
-from common import layers, trainer
+from common import layers, report
 from official.amoebanet_d import amoebanet_d
-from conftest import run_train
+from official.amoebanet_d import model as amoebanet_model
+from conftest import ROOT, run_train
+
+DATA = os.path.join(ROOT, 'tests', 'data')
 
 # Reference trainable-parameter counts at 1000 classes (REFERENCES.md, decisions table).
 PARAMETERS = {
@@ -56,7 +61,7 @@ def test_registry_is_covered():
 
 @pytest.mark.parametrize('name', official.NETWORK_NAMES)
 def test_parameters_and_multiply_adds_equal_reference(name):
-    params, macs = trainer.network_size(official.load(name))
+    params, macs = report.network_size(official.load(name))
     assert params == PARAMETERS[name]
     assert macs == pytest.approx(MULTIPLY_ADDS[name], abs=MULTIPLY_ADDS_TOLERANCE[name])
 
@@ -65,11 +70,29 @@ def test_parameters_and_multiply_adds_equal_reference(name):
 def test_logits_shape_and_variable_names(name):
     with tf.Graph().as_default():
         images = tf.compat.v1.placeholder(tf.float32, [2, 224, 224, 3])
-        outputs = official.load(name).build(images, True, 7)
-        for logits in outputs if isinstance(outputs, tuple) else [outputs]:  # + auxiliary
-            assert logits.shape.as_list() == [2, 7]
+        logits, end_points = official.load(name).build(images, True, 7)
+        assert logits.shape.as_list() == [2, 7]
+        assert end_points['features'].shape.as_list()[0] == 2
+        if name == 'amoebanet_d':
+            assert end_points['aux_logits'].shape.as_list() == [2, 7]
+        else:
+            assert sorted(end_points) == ['features']
         names = {v.op.name for v in tf.compat.v1.global_variables()}
     assert set(VARIABLE_NAMES[name]) <= names
+
+
+@pytest.mark.parametrize('name', official.NETWORK_NAMES)
+def test_every_variable_name_and_shape_is_pinned(name):
+    """Checkpoints and weight converters rely on every name: the full list of the training
+    graph at 1000 classes (tests/data/variables/<name>.txt, "name shape") must not drift."""
+    with open(os.path.join(DATA, 'variables', name + '.txt')) as f:
+        pinned = [tuple(line.split()) for line in f if line.strip()]
+    with tf.Graph().as_default():
+        official.load(name).build(tf.compat.v1.placeholder(tf.float32, [1, 224, 224, 3]), True,
+                                  1000)
+        built = [(v.op.name, ','.join(map(str, v.shape.as_list())))
+                 for v in tf.compat.v1.global_variables()]
+    assert built == pinned
 
 
 def test_densenet_feature_map_is_7x7_at_224():
@@ -131,9 +154,9 @@ def test_amoebanet_cell_outputs_and_auxiliary_head():
                       'cell_5': [1, 7, 7, 4096]}
     stem = graph.get_tensor_by_name('amoebanet_d/stem/conv0/Conv2D:0')
     assert stem.shape.as_list() == [1, 111, 111, 32]  # VALID, as the reference
-    graph, (logits, aux_logits), count = _amoebanet_graph(is_training=True)
+    graph, (_, end_points), count = _amoebanet_graph(is_training=True)
     assert count == 46758756
-    assert aux_logits.shape.as_list() == [1, 1000]
+    assert end_points['aux_logits'].shape.as_list() == [1, 1000]
     aux_input = graph.get_tensor_by_name('amoebanet_d/aux_head/Relu:0')
     assert aux_input.op.inputs[0].name == 'amoebanet_d/cell_3/concat:0'
 
@@ -155,7 +178,7 @@ def test_amoebanet_shrinks_through_its_parameters():
 def test_drop_path_schedule_and_mask():
     with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
         step = tf.compat.v1.placeholder(tf.int64, [])
-        keep = amoebanet_d.drop_path_schedule(step, 0.7, 1000)
+        keep = amoebanet_model.drop_path_schedule(step, 0.7, 1000)
         assert [sess.run(keep, {step: s}) for s in (0, 500, 1000, 2000)] == pytest.approx(
             [1.0, 0.85, 0.7, 0.7])
         x = tf.ones([4000, 2, 2, 3])
@@ -166,7 +189,7 @@ def test_drop_path_schedule_and_mask():
     np.testing.assert_allclose(np.unique(per_example), [0.0, 1 / 0.7], rtol=1e-6)
     assert (per_example[:, 0] == 0).mean() == pytest.approx(0.3, abs=0.03)
     graph, _, _ = _amoebanet_graph(96, is_training=True, num_cells=3, reduction_size=16,
-                                   drop_path_keep_prob=0.7, total_steps=100)
+                                   drop_path_keep_prob=0.7)
     assert any(op.type == 'Floor' for op in graph.get_operations())
     graph, _, _ = _amoebanet_graph(96, is_training=True, num_cells=3, reduction_size=16)
     assert not any(op.type == 'Floor' for op in graph.get_operations())  # 1.0: off

@@ -5,10 +5,18 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import hooks, schedules
+from common import hooks, runtime, schedules
+from conftest import make_config
 
-PARAMS = dict(lr=0.1, lr_batch=None, lr_schedule='cosine_per_epoch', T_max=4, steps_per_epoch=10,
-              batch_size=32, rank_size=1, total_steps=100)
+CONFIG = make_config(lr=0.1, T_max=4, batch_size=32)
+RUNTIME = runtime.fixed(CONFIG, steps_per_epoch=10, total_steps=100)
+
+
+def _rates(config, steps, run=RUNTIME):
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        step = tf.compat.v1.placeholder(tf.int64, [])
+        lr = schedules.learning_rate(step, config, run)
+        return [sess.run(lr, {step: s}) for s in steps]
 
 
 def cosine_lr(step, lr=0.1, t_max=4, steps_per_epoch=10):
@@ -18,35 +26,26 @@ def cosine_lr(step, lr=0.1, t_max=4, steps_per_epoch=10):
 
 def test_cosine_per_epoch_values_and_tail():
     steps = [0, 9, 10, 25, 39, 40, 55, 1000]
-    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
-        step = tf.compat.v1.placeholder(tf.int64, [])
-        lr = schedules.learning_rate(step, PARAMS)
-        got = [sess.run(lr, {step: s}) for s in steps]
+    got = _rates(CONFIG, steps)
     np.testing.assert_allclose(got, [cosine_lr(s) for s in steps], rtol=1e-6)
     assert got[0] == pytest.approx(0.1) and got[-1] == pytest.approx(0.0, abs=1e-7)
 
 
 def test_linear_to_zero_scaled_to_the_global_batch():
     """megvii: 0.5 at global batch 1024; 2 ranks x 128 = 256 gives 0.125, falling to 0."""
-    params = dict(PARAMS, lr=0.5, lr_batch=1024, lr_schedule='linear_to_zero', batch_size=128,
-                  rank_size=2)
-    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
-        step = tf.compat.v1.placeholder(tf.int64, [])
-        lr = schedules.learning_rate(step, params)
-        got = [sess.run(lr, {step: s}) for s in (0, 25, 99, 100, 150)]
+    config = make_config('shufflenet_v1', lr=0.5, batch_size=128)
+    assert (config.lr_batch, config.lr_schedule) == (1024, 'linear_to_zero')  # the recipe's
+    got = _rates(config, (0, 25, 99, 100, 150), RUNTIME._replace(rank_size=2))
     np.testing.assert_allclose(got, [0.125, 0.09375, 0.00125, 0.0, 0.0], atol=1e-7)
 
 
 def test_exponential_per_epoch_with_warm_up():
     """AmoebaNet: 2.56 at global batch 1024, here 64 -> 0.16; warm-up over int(0.35 * 10) = 3
     steps from 0 (clamped at 1e-4 lr), then 0.88 per whole epoch counted from step 0."""
-    params = dict(PARAMS, lr=2.56, lr_batch=1024, lr_schedule='exponential_per_epoch',
-                  lr_decay_rate=0.88, lr_warmup_epochs=0.35, batch_size=64)
-    steps = [0, 1, 2, 3, 9, 10, 25, 10000]
-    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
-        step = tf.compat.v1.placeholder(tf.int64, [])
-        lr = schedules.learning_rate(step, params)
-        got = [sess.run(lr, {step: s}) for s in steps]
+    config = make_config('amoebanet_d', lr=2.56, lr_decay_rate=0.88, lr_warmup_epochs=0.35,
+                         batch_size=64)
+    assert (config.lr_batch, config.lr_floor) == (1024, 1e-4)  # the recipe's
+    got = _rates(config, [0, 1, 2, 3, 9, 10, 25, 10000])
     want = [0.16e-4, 0.16 / 3, 0.32 / 3, 0.16, 0.16, 0.16 * 0.88, 0.16 * 0.88 ** 2, 0.16e-4]
     np.testing.assert_allclose(got, want, rtol=1e-5)
 
@@ -67,8 +66,8 @@ class _Values:
 def _run_hook(steps_per_run, seconds_per_step, display_every, runs):
     """Drives TrainLogHook as a session would; returns the logged FPS values."""
     clock = _Clock()
-    params = dict(batch_size=32, rank_size=2, steps_per_epoch=100, display_every=display_every)
-    hook = hooks.TrainLogHook({}, params, clock=clock)
+    hook = hooks.TrainLogHook({}, global_batch=32 * 2, steps_per_epoch=100,
+                              display_every=display_every, clock=clock)
     hook._start = hook._last = hook._latest = (0, clock.now)  # pylint: disable=protected-access
     logged = []
     original = hooks.log.info

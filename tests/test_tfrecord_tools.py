@@ -11,6 +11,7 @@ import tensorflow as tf
 from PIL import Image
 from skimage import data as samples
 
+from common import records
 from conftest import ROOT
 from tfrecord_tools import build_imagenet_tfrecords, writer
 
@@ -60,8 +61,10 @@ def test_build_tree_to_slim_records(image_tree, tmp_path):
     counts = build_imagenet_tfrecords.build(str(image_tree), out, bbox_dir=str(
         image_tree / 'boxes'), train_shards=2, validation_shards=1, workers=2)
     assert counts == {'train': 5, 'validation': 2}
-    assert sorted(os.listdir(out)) == ['train-00000-of-00002', 'train-00001-of-00002',
-                                       'validation-00000-of-00001']
+    assert sorted(os.listdir(out)) == ['dataset.json', 'train-00000-of-00002',
+                                       'train-00001-of-00002', 'validation-00000-of-00001']
+    description = records.read_description(out)
+    assert (description['num_classes'], description['synsets']) == (2, ['n01_colour', 'n02_gray'])
     examples = _records(os.path.join(out, 'train-00000-of-00002')) + _records(
         os.path.join(out, 'train-00001-of-00002'))
     by_name = {e.features.feature['image/filename'].bytes_list.value[0].decode(): e.features.feature
@@ -141,5 +144,5 @@ def test_verify_counts_and_names_the_first_bad_record(demo_dir, tmp_path):
 
 
 def test_shard_names_follow_slim():
-    assert writer.shard_name('train', 7, 1024) == 'train-00007-of-01024'
-    assert writer.shard_name('validation', 127, 128) == 'validation-00127-of-00128'
+    assert records.shard_name('train', 7, 1024) == 'train-00007-of-01024'
+    assert records.shard_name('validation', 127, 128) == 'validation-00127-of-00128'

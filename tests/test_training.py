@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import official
 from conftest import (ROOT, SMALL, checkpoint_steps, run_train, table_rows, train_lines)
 from test_schedules_and_hooks import cosine_lr
 
@@ -151,21 +152,16 @@ def test_other_networks_learn(network, flags, min_top1, demo_dir, tmp_path):
     _check_fine_tuning_skips_the_classifier(network, flags, str(tmp_path), demo_dir)
 
 
-# Scopes the recipes leave out when fine-tuning (their classifiers).
-CLASSIFIER_SCOPES = {
-    'shufflenet_v1': 'shufflenet_v1/fc',
-    'shufflenet_v2': 'shufflenet_v2/fc',
-    'amoebanet_d': 'amoebanet_d/final_layer,amoebanet_d/aux_head',
-}
-
-
 def _check_fine_tuning_skips_the_classifier(network, flags, source, demo_dir):
     result = run_train(['--network=' + network, '--mode=train', '--max_train_steps=1',
                         '--restore_path=' + source, '--data_dir=' + demo_dir,
                         '--log_dir=' + os.path.join(source, 'fine_tuned')] + SMALL
                        + [f for f in flags if 'epochs' not in f] + ['--num_classes=12'])
     assert result.returncode == 0, result.stderr
-    assert 'not restored (--restore_exclude=%s): ' % CLASSIFIER_SCOPES[network] in result.stdout
+    # The network's classifier scopes, declared once in its architecture module.
+    scopes = ','.join(official.load(network).classifier_scopes)
+    assert scopes.startswith(network + '/')
+    assert 'not restored (--restore_exclude=%s): ' % scopes in result.stdout
 
 
 def test_vgg16_trains_and_evaluates(demo_dir, tmp_path):

@@ -4,14 +4,13 @@ handwritten digits (10 classes), upscaled to 64x64 RGB JPEGs, split 80/20 per cl
     python -m tfrecord_tools.build_demo_dataset --output_dir=DIR
 """
 import io
-import json
-import os
 import sys
 
 import numpy as np
 from absl import app, flags
 from PIL import Image
 
+from common import records
 from tfrecord_tools import writer
 
 FLAGS = flags.FLAGS
@@ -36,13 +35,13 @@ def _encode(item):
     image = image.resize((size, size), Image.BILINEAR)
     out = io.BytesIO()
     image.save(out, format='JPEG', quality=writer.JPEG_QUALITY)
-    # slim convention: label 0 is background, classes are 1..N
-    return writer.make_example(out.getvalue(), size, size, int(label) + 1, 'digit_%d' % label,
+    return writer.make_example(out.getvalue(), size, size, records.FIRST_LABEL + int(label),
+                               'digit_%d' % label,
                                'handwritten digit %d' % label, 'digit_%04d.jpg' % index)
 
 
 def build(output_dir, image_px=64, train_shards=4, validation_shards=2):
-    """Writes the dataset; returns {'train': n, 'validation': n, 'num_classes': 10}."""
+    """Writes the dataset; returns its description (counts, num_classes, class names)."""
     from sklearn.datasets import load_digits  # pylint: disable=import-outside-toplevel
     digits = load_digits()
     rng = np.random.RandomState(SPLIT_SEED)
@@ -53,14 +52,13 @@ def build(output_dir, image_px=64, train_shards=4, validation_shards=2):
         validation.extend(indices[:cut])
         train.extend(indices[cut:])
     rng.shuffle(train)
-    counts = {'num_classes': NUM_CLASSES, 'image_px': image_px}
+    counts = {'image_px': image_px}
     for split, indices, shards in (('train', train, train_shards),
                                    ('validation', sorted(validation), validation_shards)):
         items = [(digits.images[i], digits.target[i], int(i), image_px) for i in indices]
         counts[split] = writer.write_split(items, _encode, output_dir, split, shards)
-    with open(os.path.join(output_dir, 'dataset.json'), 'w') as f:
-        json.dump(counts, f, indent=2)
-    return counts
+    return writer.write_description(output_dir, counts,
+                                    ['digit_%d' % label for label in range(NUM_CLASSES)])
 
 
 def main(argv):

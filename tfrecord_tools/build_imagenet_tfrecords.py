@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ElementTree
 
 from absl import app, flags
 
+from common import records
 from tfrecord_tools import writer
 
 FLAGS = flags.FLAGS
@@ -31,7 +32,6 @@ def define_flags():
     flags.DEFINE_integer('workers', os.cpu_count() or 1, 'Worker processes.', lower_bound=1)
 
 
-SPLITS = ('train', 'validation')
 TRAIN_SHUFFLE_SEED = 12345  # slim's
 
 
@@ -88,7 +88,8 @@ def list_split(split_dir, labels, bbox_dir):
             if bbox_dir:
                 candidate = os.path.join(bbox_dir, os.path.splitext(name)[0] + '.xml')
                 xml = candidate if os.path.exists(candidate) else None
-            items.append((os.path.join(folder, name), index + 1, synset, text, xml))
+            items.append((os.path.join(folder, name), records.FIRST_LABEL + index, synset,
+                          text, xml))
     if not items:
         raise BuildError('no images under %s' % split_dir)
     return items
@@ -98,7 +99,7 @@ def build(input_dir, output_dir, labels_file=None, bbox_dir=None, train_shards=1
           validation_shards=128, workers=1):
     """Writes both splits; returns {split: records}."""
     train_dir = os.path.join(input_dir, 'train')
-    for split in SPLITS:
+    for split in records.SPLITS:
         if not os.path.isdir(os.path.join(input_dir, split)):
             raise BuildError('%s has no %s/ folder' % (input_dir, split))
     labels = read_labels(labels_file, train_dir)
@@ -110,6 +111,8 @@ def build(input_dir, output_dir, labels_file=None, bbox_dir=None, train_shards=1
         if split == 'train':
             random.Random(TRAIN_SHUFFLE_SEED).shuffle(items)
         counts[split] = writer.write_split(items, encode, output_dir, split, shards, workers)
+    writer.write_description(output_dir, counts, [text for _, text in labels],
+                             synsets=[synset for synset, _ in labels])
     return counts
 
 

@@ -9,7 +9,7 @@ import sys
 import tensorflow as tf
 from absl import app, flags
 
-from common import input_pipeline
+from common import input_pipeline, records
 from common.errors import UsageError
 
 FLAGS = flags.FLAGS
@@ -23,7 +23,7 @@ def define_flags():
     flags.DEFINE_integer('label_offset', 1, 'Subtracted from stored labels.', lower_bound=0)
 
 
-REQUIRED_KEYS = ('image/encoded', 'image/class/label')
+REQUIRED_KEYS = (records.ENCODED, records.LABEL)
 
 
 class BadRecord(Exception):
@@ -40,12 +40,12 @@ def check_record(serialized, num_classes, label_offset):
     for key in REQUIRED_KEYS:
         if key not in feature:
             raise BadRecord('missing key %s' % key)
-    label = feature['image/class/label'].int64_list.value[0]
+    label = feature[records.LABEL].int64_list.value[0]
     if num_classes is not None and not 0 <= label - label_offset < num_classes:
         raise BadRecord('label %d minus offset %d is outside [0, %d)'
                         % (label, label_offset, num_classes))
     try:
-        tf.io.decode_jpeg(feature['image/encoded'].bytes_list.value[0], channels=3)
+        tf.io.decode_jpeg(feature[records.ENCODED].bytes_list.value[0], channels=3)
     except tf.errors.OpError as e:
         raise BadRecord('image does not decode: %s' % e.message.splitlines()[0]) from None
     return label
@@ -75,7 +75,7 @@ def main(argv):
         print('error: --data_dir is required', file=sys.stderr)
         return 2
     try:
-        for split in ('train', 'validation'):
+        for split in records.SPLITS:
             count, files, low, high = verify_split(FLAGS.data_dir, split, FLAGS.num_classes,
                                                    FLAGS.label_offset)
             print('%s: %d records in %d files, stored labels %d..%d'

@@ -1,19 +1,19 @@
-"""The one TFRecord writer: slim ImageNet feature keys, RGB JPEG, shard names name-00000-of-0NNNN.
+"""The one TFRecord writer of the format in common/records.py: slim ImageNet feature keys,
+RGB JPEG, shards <split>-00000-of-0NNNN, and the directory's dataset.json.
 
 Every builder goes through here, so demo data and ImageNet records have the same format.
 """
 import io
+import json
 import multiprocessing
 import os
 
 import tensorflow as tf
 from PIL import Image
 
+from common import records
+
 JPEG_QUALITY = 95
-
-
-def shard_name(split, index, num_shards):
-    return '%s-%.5d-of-%.5d' % (split, index, num_shards)
 
 
 def to_rgb_jpeg(data):
@@ -42,20 +42,20 @@ def make_example(jpeg, height, width, label, synset, text, filename, boxes=()):
     """A tf.train.Example with slim's keys; boxes are (ymin, xmin, ymax, xmax) in [0, 1]."""
     ymin, xmin, ymax, xmax = (list(c) for c in zip(*boxes)) if boxes else ([], [], [], [])
     return tf.train.Example(features=tf.train.Features(feature={
-        'image/encoded': _bytes([jpeg]),
+        records.ENCODED: _bytes([jpeg]),
         'image/format': _bytes([b'JPEG']),
         'image/filename': _bytes([filename.encode()]),
         'image/height': _ints([height]),
         'image/width': _ints([width]),
         'image/colorspace': _bytes([b'RGB']),
         'image/channels': _ints([3]),
-        'image/class/label': _ints([label]),
+        records.LABEL: _ints([label]),
         'image/class/synset': _bytes([synset.encode()]),
         'image/class/text': _bytes([text.encode()]),
-        'image/object/bbox/ymin': _floats(ymin),
-        'image/object/bbox/xmin': _floats(xmin),
-        'image/object/bbox/ymax': _floats(ymax),
-        'image/object/bbox/xmax': _floats(xmax),
+        records.BBOX_KEYS[0]: _floats(ymin),
+        records.BBOX_KEYS[1]: _floats(xmin),
+        records.BBOX_KEYS[2]: _floats(ymax),
+        records.BBOX_KEYS[3]: _floats(xmax),
         'image/object/bbox/label': _ints([label] * len(ymin)),
     }))
 
@@ -77,9 +77,19 @@ def write_split(items, encode, output_dir, split, num_shards, workers=1):
     """
     os.makedirs(output_dir, exist_ok=True)
     num_shards = max(1, min(num_shards, len(items)))
-    jobs = [(os.path.join(output_dir, shard_name(split, i, num_shards)), items[i::num_shards],
+    jobs = [(os.path.join(output_dir, records.shard_name(split, i, num_shards)), items[i::num_shards],
              encode) for i in range(num_shards)]
     if workers > 1:
         with multiprocessing.Pool(workers) as pool:
             return sum(pool.map(_write_shard, jobs))
     return sum(map(_write_shard, jobs))
+
+
+def write_description(output_dir, counts, class_names, **extra):
+    """Writes dataset.json: record counts per split, num_classes and the class names in label
+    order (stored label = records.FIRST_LABEL + index), and any extra lists."""
+    description = dict(counts, num_classes=len(class_names), class_names=list(class_names),
+                       first_label=records.FIRST_LABEL, **extra)
+    with open(os.path.join(output_dir, records.DESCRIPTION_FILE), 'w') as f:
+        json.dump(description, f, indent=2)
+    return description

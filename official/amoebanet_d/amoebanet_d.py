@@ -50,12 +50,6 @@ def _relu_conv_bn(x, filters, strides, is_training, conv_name, bn_name):
                              is_training, bn_name)
 
 
-def drop_path_schedule(global_step, final_keep_prob, total_steps):
-    """Falls linearly from 1 at step 0 to final_keep_prob at total_steps (the reference's v1)."""
-    done = tf.minimum(1.0, tf.cast(global_step, tf.float32) / float(total_steps))
-    return 1.0 - done * (1.0 - final_keep_prob)
-
-
 def _drop_path(x, keep_prob):
     """Zeroes whole examples with probability 1 - keep_prob, scaling the rest up."""
     if keep_prob is None:
@@ -167,17 +161,22 @@ def aux_head_input_size(image_size):
     return size
 
 
-def build(images, is_training, num_classes, num_cells=NUM_CELLS, reduction_size=REDUCTION_SIZE,
-          drop_path_keep_prob=1.0, total_steps=None):
-    """Returns logits for NHWC images in [-1, 1]; (logits, aux_logits) when training.
+CLASSIFIER_SCOPES = ('amoebanet_d/final_layer', 'amoebanet_d/aux_head')
+# The auxiliary head of the training graph pools 5x5 windows: 67 px is the least that leaves one.
+MIN_IMAGE_SIZE = next(n for n in range(3, 1000) if aux_head_input_size(n) >= AUX_POOL)
+MIN_IMAGE_SIZE_REASON = ' (its auxiliary head\'s %dx%d pool needs a %dx%d map)' % (
+    AUX_POOL, AUX_POOL, AUX_POOL, AUX_POOL)
 
-    drop_path_keep_prob < 1 turns on drop-path in training, its keep probability falling
-    linearly over total_steps.
+
+def build(images, is_training, num_classes, num_cells=NUM_CELLS, reduction_size=REDUCTION_SIZE,
+          drop_path_keep_prob=None):
+    """Returns (logits, end_points) for NHWC images in [-1, 1]. end_points holds 'features'
+    (what the classifier reads) and, when training, 'aux_logits' of the auxiliary head.
+
+    drop_path_keep_prob: None (off) or the current keep probability, a scalar the caller
+    computes (model.py's schedule); used in training only.
     """
-    keep_prob = None
-    if is_training and drop_path_keep_prob < 1.0:
-        keep_prob = drop_path_schedule(tf.compat.v1.train.get_or_create_global_step(),
-                                        drop_path_keep_prob, total_steps)
+    keep_prob = drop_path_keep_prob if is_training else None
     with tf.compat.v1.variable_scope('amoebanet_d'):
         with tf.compat.v1.variable_scope('stem'):
             x = _conv(images, STEM_FILTERS, 3, 2, padding='valid', name='conv0')
@@ -203,8 +202,10 @@ def build(images, is_training, num_classes, num_cells=NUM_CELLS, reduction_size=
                     aux_logits = _aux_head(tf.nn.relu(x), num_classes, is_training)
             outputs.append(x)
         with tf.compat.v1.variable_scope('final_layer'):
-            x = layers.global_avg_pool(tf.nn.relu(x))
-            if is_training:
-                x = tf.nn.dropout(x, rate=DENSE_DROPOUT)
+            features = layers.global_avg_pool(tf.nn.relu(x))
+            x = tf.nn.dropout(features, rate=DENSE_DROPOUT) if is_training else features
             logits = layers.dense(x, num_classes, kernel_initializer=INIT, name='FC')
-    return (logits, aux_logits) if is_training else logits
+    end_points = {'features': features}
+    if aux_logits is not None:
+        end_points['aux_logits'] = aux_logits
+    return logits, end_points

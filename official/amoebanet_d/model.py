@@ -1,16 +1,28 @@
-"""AmoebaNet-D's model_fn: the common one, with its architecture flags and the auxiliary
-head's loss weight (0.4, hard-coded in the reference)."""
+"""AmoebaNet-D's model_fn: the common one, with its size options, the drop-path schedule and
+the auxiliary head's loss weight (0.4, hard-coded in the reference)."""
+import tensorflow as tf
+
 from common import model_fn as common_model_fn
 from official.amoebanet_d import amoebanet_d
 
 AUX_LOSS_WEIGHT = 0.4
 
 
-def options(params):
-    return dict(num_cells=params['num_cells'], reduction_size=params['reduction_size'],
-                drop_path_keep_prob=params['drop_path_keep_prob'],
-                total_steps=params.get('total_steps'))
+def drop_path_schedule(global_step, final_keep_prob, total_steps):
+    """Falls linearly from 1 at step 0 to final_keep_prob at total_steps (the reference's v1)."""
+    done = tf.minimum(1.0, tf.cast(global_step, tf.float32) / float(total_steps))
+    return 1.0 - done * (1.0 - final_keep_prob)
 
 
-model_fn = common_model_fn.build(amoebanet_d.build, options=options,
+def arguments(config, runtime, global_step, is_training):
+    """build()'s keywords: sizes from the configuration; the keep probability of this step."""
+    keep_prob = None
+    if is_training and config.drop_path_keep_prob < 1.0:
+        keep_prob = drop_path_schedule(global_step, config.drop_path_keep_prob,
+                                       runtime.total_steps)
+    return dict(num_cells=config.num_cells, reduction_size=config.reduction_size,
+                drop_path_keep_prob=keep_prob)
+
+
+model_fn = common_model_fn.build(amoebanet_d.build, arguments=arguments,
                                  aux_loss_weight=AUX_LOSS_WEIGHT)

@@ -13,6 +13,8 @@ BLOCK_LAYERS = (6, 12, 24, 16)
 BOTTLENECK_WIDTH = 4 * GROWTH_RATE
 STEM_FILTERS = 64
 COMPRESSION = 0.5
+CLASSIFIER_SCOPES = ('densenet121/classifier',)
+MIN_IMAGE_SIZE = 32  # five halvings leave a 1x1 map
 
 
 def _dense_layer(x, is_training):
@@ -31,7 +33,8 @@ def _transition(x, is_training):
 
 
 def build(images, is_training, num_classes):
-    """Returns logits [batch, num_classes] for NHWC float images."""
+    """Returns (logits [batch, num_classes], end_points) for NHWC float images; end_points
+    holds 'features', the pooled features the classifier reads."""
     with tf.compat.v1.variable_scope('densenet121'):
         x = layers.conv2d(images, STEM_FILTERS, 7, strides=2, padding=3, name='conv0')
         x = tf.nn.relu(layers.batch_norm(x, is_training, 'norm0'))
@@ -45,4 +48,6 @@ def build(images, is_training, num_classes):
                 with tf.compat.v1.variable_scope('transition%d' % block):
                     x = _transition(x, is_training)
         x = tf.nn.relu(layers.batch_norm(x, is_training, 'norm5'))
-        return layers.dense(layers.global_avg_pool(x), num_classes, name='classifier')
+        features = layers.global_avg_pool(x)
+        logits = layers.dense(features, num_classes, name='classifier')
+    return logits, {'features': features}

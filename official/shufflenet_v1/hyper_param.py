@@ -12,5 +12,4 @@ RECIPE = dict(
     weight_decay=4e-5,
     weight_decay_scope='kernels',  # conv and FC weights only, as megvii
     label_smoothing=0.1,
-    restore_exclude=['shufflenet_v1/fc'],
 )

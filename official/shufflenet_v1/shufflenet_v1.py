@@ -19,6 +19,8 @@ STAGE_CHANNELS = {
 }
 STAGE_REPEATS = (4, 8, 4)
 WIDTH = 1.0
+CLASSIFIER_SCOPES = ('shufflenet_v1/fc',)
+MIN_IMAGE_SIZE = 32  # five halvings leave a 1x1 map
 
 
 def _unit(x, out_channels, stride, first_unit, is_training):
@@ -40,7 +42,8 @@ def _unit(x, out_channels, stride, first_unit, is_training):
 
 
 def build(images, is_training, num_classes):
-    """Returns logits [batch, num_classes] for NHWC float images."""
+    """Returns (logits [batch, num_classes], end_points) for NHWC float images; end_points
+    holds 'features', the pooled features the classifier reads."""
     channels = STAGE_CHANNELS[(GROUPS, WIDTH)]
     with tf.compat.v1.variable_scope('shufflenet_v1'):
         x = layers.conv2d(images, channels[0], 3, strides=2, padding=1, name='conv1')
@@ -51,4 +54,6 @@ def build(images, is_training, num_classes):
                 with tf.compat.v1.variable_scope('stage%d/unit%d' % (stage, index)):
                     x = _unit(x, out, 2 if index == 0 else 1, stage == 2 and index == 0,
                               is_training)
-        return layers.dense(layers.global_avg_pool(x), num_classes, use_bias=False, name='fc')
+        features = layers.global_avg_pool(x)
+        logits = layers.dense(features, num_classes, use_bias=False, name='fc')
+    return logits, {'features': features}

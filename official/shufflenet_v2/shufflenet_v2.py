@@ -15,6 +15,8 @@ STAGE_CHANNELS = {
 }
 STAGE_REPEATS = (4, 8, 4)
 WIDTH = 1.0
+CLASSIFIER_SCOPES = ('shufflenet_v2/fc',)
+MIN_IMAGE_SIZE = 32  # five halvings leave a 1x1 map
 
 
 def _branch(x, width, stride, is_training, name):
@@ -41,7 +43,8 @@ def _unit(x, out_channels, stride, is_training):
 
 
 def build(images, is_training, num_classes):
-    """Returns logits [batch, num_classes] for NHWC float images."""
+    """Returns (logits [batch, num_classes], end_points) for NHWC float images; end_points
+    holds 'features', the pooled features the classifier reads."""
     channels = STAGE_CHANNELS[WIDTH]
     with tf.compat.v1.variable_scope('shufflenet_v2'):
         x = layers.conv2d(images, channels[0], 3, strides=2, padding=1, name='conv1')
@@ -53,4 +56,6 @@ def build(images, is_training, num_classes):
                     x = _unit(x, out, 2 if index == 0 else 1, is_training)
         x = layers.batch_norm_relu(layers.conv2d(x, channels[4], 1, name='conv5'), is_training,
                                    'conv5_bn')
-        return layers.dense(layers.global_avg_pool(x), num_classes, name='fc')
+        features = layers.global_avg_pool(x)
+        logits = layers.dense(features, num_classes, name='fc')
+    return logits, {'features': features}

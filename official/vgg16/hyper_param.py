@@ -11,5 +11,4 @@ RECIPE = dict(
     weight_decay=1e-4,
     weight_decay_scope='all',  # the seed decays every trainable variable, biases included
     label_smoothing=0.1,
-    restore_exclude=['vgg16/fc8'],
 )

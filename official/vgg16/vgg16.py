@@ -21,6 +21,8 @@ CONV_INIT = tf.compat.v1.variance_scaling_initializer(
     scale=2.0, mode='fan_out', distribution='untruncated_normal')
 FC_INIT = tf.compat.v1.random_normal_initializer(stddev=0.01)
 POOLED_SIZE = 7
+CLASSIFIER_SCOPES = ('vgg16/fc8',)
+MIN_IMAGE_SIZE = 32  # five 2x2 pools leave a 1x1 map
 
 
 def adaptive_pool_matrix(size, bins):
@@ -43,7 +45,8 @@ def adaptive_avg_pool(x, bins):
 
 
 def build(images, is_training, num_classes):
-    """Returns logits [batch, num_classes] for NHWC float images."""
+    """Returns (logits [batch, num_classes], end_points) for NHWC float images; end_points
+    holds 'features', fc7's output that the classifier reads."""
     with tf.compat.v1.variable_scope('vgg16'):
         x, block, index = images, 1, 1
         for item in CONFIG_D:
@@ -60,4 +63,5 @@ def build(images, is_training, num_classes):
             x = tf.nn.relu(layers.dense(x, FC_WIDTH, kernel_initializer=FC_INIT, name=name))
             if is_training:
                 x = tf.nn.dropout(x, rate=DROPOUT)
-        return layers.dense(x, num_classes, kernel_initializer=FC_INIT, name='fc8')
+        logits = layers.dense(x, num_classes, kernel_initializer=FC_INIT, name='fc8')
+    return logits, {'features': x}

@@ -1,0 +1,272 @@
+"""The configuration: one schema, the flags defined from it, resolve() and the read-only Config.
+
+Order: SCHEMA defaults < the network's recipe < the dataset's description (num_classes) <
+overrides (a plain dict: the command line, a test, a benchmark). resolve() is pure and checks
+every value against the schema; nothing else in the project builds a configuration or reads
+flags. What is learned at run time (backend, record counts, steps) is common/runtime.py's.
+"""
+import collections
+import sys
+
+from absl import flags
+
+from common.errors import UsageError
+
+# kind: int | float | bool | str | enum | list. flag=False: set by recipes only, no flag.
+Option = collections.namedtuple('Option', ['name', 'kind', 'default', 'help', 'choices',
+                                           'lower', 'upper', 'multiple_of', 'flag'])
+
+
+def option(name, kind, default, help_text, choices=None, lower=None, upper=None,
+           multiple_of=None, flag=True):
+    return Option(name, kind, default, help_text, choices, lower, upper, multiple_of, flag)
+
+
+MODES = ('train', 'evaluate', 'train_and_evaluate')
+PRECISION_MODES = ('allow_mix_precision', 'allow_fp32_to_fp16', 'force_fp16', 'force_fp32',
+                   'must_keep_origin_dtype')
+# Names implemented in common/optimizer.py, schedules.py and preprocessing.py (a test keeps
+# them equal), listed here so that a recipe is checked without importing TensorFlow.
+OPTIMIZERS = ('momentum', 'rmsprop')
+LR_SCHEDULES = ('cosine_per_epoch', 'linear_to_zero', 'exponential_per_epoch')
+PREPROCESSINGS = ('imagenet_mean_std', 'megvii_bgr', 'inception')
+
+SCHEMA = (
+    option('mode', 'enum', 'train_and_evaluate', 'train | evaluate | train_and_evaluate.',
+           choices=MODES),
+    option('device', 'enum', 'auto', 'Where to run; auto picks npu, then gpu, then cpu.',
+           choices=('auto', 'npu', 'gpu', 'cpu')),
+    option('precision_mode', 'enum', 'allow_mix_precision',
+           'NPU precision mode; on GPU any mixed mode turns on automatic mixed precision.',
+           choices=PRECISION_MODES),
+    option('rank_size', 'int', 1, 'Number of devices (processes) in the job.', lower=1),
+    option('max_train_steps', 'int', None, 'Global steps to train to (mode=train).', lower=1),
+    option('max_epochs', 'int', None, 'Epochs to train (default: the recipe).', lower=1),
+    option('epochs_between_evals', 'int', 5, 'Epochs between evaluations.', lower=1),
+    option('iterations_per_loop', 'int', 10, 'Steps run on the NPU per Session.run.', lower=1),
+    option('save_checkpoints_steps', 'int', None,
+           'Checkpoint interval in steps (default: one epoch).', lower=1),
+    option('display_every', 'int', 100, 'Log a training line every N steps.', lower=1),
+    option('data_dir', 'str', 'path/data',
+           'Directory with train-* and validation-* TFRecord shards.'),
+    option('eval_dir', 'str', None,
+           'Checkpoint directory (or one checkpoint prefix) to evaluate; default log_dir.'),
+    option('log_dir', 'str', './results', 'Output directory: checkpoints, log, hparams.json.'),
+    option('log_name', 'str', 'train.log', 'Name of the log file inside log_dir.'),
+    option('batch_size', 'int', 32, 'Batch size per device.', lower=1),
+    option('lr', 'float', 0.1, 'Base learning rate.', lower=0.0),
+    option('lr_batch', 'int', None, 'Global batch the recipe quotes lr for (None: no scaling).',
+           lower=1, flag=False),
+    option('lr_schedule', 'enum', 'cosine_per_epoch', 'Learning-rate schedule.',
+           choices=LR_SCHEDULES, flag=False),
+    option('T_max', 'int', 150, 'Cosine schedule length in epochs.', lower=1),
+    option('lr_decay_rate', 'float', None, 'Exponential schedule: lr factor per epoch.',
+           lower=0.0, upper=1.0),
+    option('lr_warmup_epochs', 'float', 0.0, 'Linear warm-up from 0, in epochs.', lower=0.0),
+    option('lr_floor', 'float', 0.0, 'The learning rate never falls below lr_floor * lr.',
+           lower=0.0, upper=1.0, flag=False),
+    option('optimizer', 'enum', 'momentum', 'Optimizer.', choices=OPTIMIZERS, flag=False),
+    option('momentum', 'float', 0.9, 'Momentum.', lower=0.0),
+    option('rmsprop_decay', 'float', 0.9, 'RMSProp: decay of the squared-gradient average.',
+           lower=0.0, upper=1.0, flag=False),
+    option('rmsprop_epsilon', 'float', 1e-10, 'RMSProp: epsilon inside the square root.',
+           lower=0.0, flag=False),
+    option('use_nesterov', 'bool', True, 'Nesterov momentum.'),
+    option('weight_decay', 'float', 1e-4, 'Weight decay (wd * sum(w^2) / 2 added to the loss).',
+           lower=0.0),
+    option('weight_decay_scope', 'enum', 'all',
+           'all: every trainable variable (seed); kernels: conv/FC weights only.',
+           choices=('all', 'kernels')),
+    option('label_smoothing', 'float', 0.1, 'Label smoothing.', lower=0.0, upper=1.0),
+    option('num_classes', 'int', 1000, 'Number of classes (logits).', lower=2),
+    option('label_offset', 'int', 1, 'Subtracted from stored labels (slim records store 1..N).',
+           lower=0),
+    option('image_size', 'int', 224, 'Training and evaluation crop size.', lower=16),
+    option('preprocessing', 'enum', 'imagenet_mean_std', 'Preprocessing by name.',
+           choices=PREPROCESSINGS, flag=False),
+    option('restore_path', 'str', None, 'Checkpoint (file prefix or directory) to fine-tune from.'),
+    option('restore_exclude', 'list', None,
+           'Variable scopes not restored from restore_path (default: the classifier).'),
+    option('seed', 'int', None, 'Seed for graph, ops and data order; makes runs repeatable '
+           '(training preprocessing then runs on one thread).'),
+    option('moving_average_decay', 'float', None,
+           'Exponential moving average of the weights, used for evaluation; 0: off.',
+           lower=0.0, upper=1.0),
+)
+SCHEMA_BY_NAME = {o.name: o for o in SCHEMA}
+
+
+class Config:
+    """A resolved configuration: read-only attributes, one per schema option (plus
+    `network`). Deep copies (tf.estimator copies its params) return the object itself."""
+
+    __slots__ = ('_values',)
+
+    def __init__(self, values):
+        object.__setattr__(self, '_values', dict(values))
+
+    def __getattr__(self, name):
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError('configuration has no value %r' % name) from None
+
+    def __setattr__(self, name, value):
+        raise AttributeError('the configuration is read-only (resolve a new one)')
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __eq__(self, other):
+        return isinstance(other, Config) and self._values == other._values
+
+    def __hash__(self):
+        return hash(tuple(sorted(self._values)))
+
+    def __repr__(self):
+        return 'Config(%s)' % ', '.join('%s=%r' % kv for kv in sorted(self._values.items()))
+
+    def as_dict(self):
+        return dict(self._values)
+
+
+def _check(opt, value, source):
+    """The value, converted to the option's kind; UsageError naming the option otherwise."""
+    if value is None:
+        return None
+    where = '--%s' % opt.name if source == 'overrides' else '%s: %s' % (source, opt.name)
+    kind = opt.kind
+    if kind == 'list':
+        if isinstance(value, str):
+            value = [v for v in value.split(',') if v]
+        return tuple(str(v) for v in value)
+    if kind == 'bool':
+        if not isinstance(value, bool):
+            raise UsageError('%s=%r is not true or false' % (where, value))
+        return value
+    if kind in ('str', 'enum'):
+        value = str(value)
+        if kind == 'enum' and value not in opt.choices:
+            raise UsageError('%s=%s is not one of: %s' % (where, value, ', '.join(opt.choices)))
+        return value
+    if kind == 'int' and (isinstance(value, bool) or not float(value).is_integer()):
+        raise UsageError('%s=%r is not an integer' % (where, value))
+    value = int(value) if kind == 'int' else float(value)
+    if opt.lower is not None and value < opt.lower:
+        raise UsageError('%s=%s is below its minimum %s' % (where, value, opt.lower))
+    if opt.upper is not None and value > opt.upper:
+        raise UsageError('%s=%s is above its maximum %s' % (where, value, opt.upper))
+    if opt.multiple_of and value % opt.multiple_of:
+        raise UsageError('%s=%s must be a multiple of %d' % (where, value, opt.multiple_of))
+    return value
+
+
+def all_options(networks):
+    """The common schema plus every network's own options (each name once)."""
+    options = list(SCHEMA)
+    for network in networks:
+        options.extend(o for o in network.options if o.name not in {x.name for x in options})
+    return options
+
+
+def resolve(network, overrides=None, dataset=None, other_networks=()):
+    """Returns the Config of `network` (an official.load record).
+
+    dataset: the data directory's description (dataset.json), whose num_classes sits between
+    the recipe and the overrides. other_networks: the registry, so that an option of another
+    network is named as such rather than as unknown.
+    """
+    overrides = dict(overrides or {})
+    options = {o.name: o for o in SCHEMA}
+    options.update({o.name: o for o in network.options})
+    values = {}
+    for layer, source in ((dict((o.name, o.default) for o in options.values()), 'defaults'),
+                          (network.recipe, '%s recipe' % network.name),
+                          (_dataset_layer(dataset), 'dataset.json'),
+                          (overrides, 'overrides')):
+        for name, value in layer.items():
+            if name not in options:
+                if source == 'overrides':
+                    owners = [n.name for n in other_networks
+                              if name in {o.name for o in n.options}]
+                    if owners:
+                        raise UsageError('--%s does not apply to --network=%s (only to %s)'
+                                         % (name, network.name, ', '.join(owners)))
+                raise UsageError('%s: unknown setting %r; known: %s'
+                                 % (source, name, ', '.join(sorted(options))))
+            values[name] = _check(options[name], value, source)
+    if values['restore_exclude'] is None:
+        values['restore_exclude'] = tuple(network.classifier_scopes)
+    if values['eval_dir'] is None:
+        values['eval_dir'] = values['log_dir']
+    if values['image_size'] < network.min_image_size:
+        raise UsageError('--image_size=%d is too small for %s%s; use --image_size >= %d' % (
+            values['image_size'], network.name, network.min_image_size_reason,
+            network.min_image_size))
+    if values['lr_schedule'] == 'exponential_per_epoch' and values['lr_decay_rate'] is None:
+        raise UsageError('lr_schedule exponential_per_epoch needs lr_decay_rate')
+    values['network'] = network.name
+    return Config(values)
+
+
+def _dataset_layer(dataset):
+    if not dataset or dataset.get('num_classes') is None:
+        return {}
+    return {'num_classes': dataset['num_classes']}
+
+
+def define_flags(flag_values, options, network_names):
+    """Defines --network, --list_networks and one flag per option; flag defaults are None so
+    that only what the user typed becomes an override."""
+    flags.DEFINE_enum('network', network_names[0], network_names, 'Network to run.',
+                      flag_values=flag_values)
+    flags.DEFINE_bool('list_networks', False,
+                      'Print every network with its parameter count and exit.',
+                      flag_values=flag_values)
+    flags.DEFINE_bool('demo', False, 'Run on the bundled demo data (built on first use) with '
+                      'settings for it (common/demo.py); other flags still apply.',
+                      flag_values=flag_values)
+    for opt in options:
+        if not opt.flag:
+            continue
+        text = '%s (default %s)' % (opt.help, 'the recipe\'s' if opt.default is None
+                                    else opt.default)
+        kwargs = dict(flag_values=flag_values)
+        if opt.kind == 'enum':
+            flags.DEFINE_enum(opt.name, None, opt.choices, text, **kwargs)
+        elif opt.kind == 'list':
+            flags.DEFINE_list(opt.name, None, text, **kwargs)
+        elif opt.kind == 'bool':
+            flags.DEFINE_bool(opt.name, None, text, **kwargs)
+        elif opt.kind == 'str':
+            flags.DEFINE_string(opt.name, None, text, **kwargs)
+        else:
+            define = flags.DEFINE_integer if opt.kind == 'int' else flags.DEFINE_float
+            define(opt.name, None, text, lower_bound=opt.lower, upper_bound=opt.upper, **kwargs)
+
+
+CommandLine = collections.namedtuple('CommandLine', ['network', 'overrides', 'list_networks',
+                                                     'demo'])
+
+
+def parse_command_line(argv, networks):
+    """The CommandLine of argv: overrides hold the flags the user gave. Bad flags and stray
+    arguments are one UsageError."""
+    flag_values = flags.FlagValues()
+    options = all_options(networks)
+    define_flags(flag_values, options, [n.name for n in networks])
+    try:
+        rest = flag_values(argv)
+    except flags.Error as e:
+        raise UsageError(str(e)) from None
+    if len(rest) > 1:  # e.g. '--use_nesterov false': the 'false' would be ignored
+        raise UsageError('unexpected argument(s) %s: flags take the form --name=value'
+                         % ' '.join(repr(a) for a in rest[1:]))
+    overrides = {o.name: flag_values[o.name].value for o in options
+                 if o.flag and flag_values[o.name].present}
+    return CommandLine(flag_values.network, overrides, flag_values.list_networks,
+                       flag_values.demo)
+
+
+def command_line():
+    return ' '.join(sys.argv)

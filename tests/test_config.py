@@ -1,0 +1,224 @@
+"""The configuration: precedence, every resolve-time rejection, and flags that must take effect."""
+import logging
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import official
+from common import (config, hooks, input_pipeline, model_fn, optimizer, preprocessing, runtime,
+                    schedules)
+from common.errors import UsageError
+from conftest import make_config
+from official.amoebanet_d import model as amoebanet_model
+
+NETWORKS = official.load_all()
+
+
+def from_flags(*args):
+    """The Config train.py resolves from these command-line flags."""
+    command = config.parse_command_line(['train.py'] + list(args), NETWORKS)
+    return config.resolve(official.load(command.network), command.overrides,
+                          other_networks=NETWORKS)
+
+
+def test_precedence_defaults_recipe_dataset_overrides():
+    network = official.load('shufflenet_v1')
+    base = config.resolve(network)
+    assert base.T_max == config.SCHEMA_BY_NAME['T_max'].default == 150  # not in the recipe
+    assert base.lr == network.recipe['lr'] == 0.5  # the recipe beats the default 0.1
+    assert base.num_classes == 1000
+    described = config.resolve(network, dataset={'num_classes': 10})
+    assert described.num_classes == 10  # the dataset beats the default
+    chosen = config.resolve(network, {'num_classes': 7, 'lr': 0.2}, dataset={'num_classes': 10})
+    assert (chosen.num_classes, chosen.lr) == (7, 0.2)  # overrides beat everything
+    assert chosen.network == 'shufflenet_v1'
+    assert chosen.restore_exclude == ('shufflenet_v1/fc',)  # the network's classifier
+    assert chosen.eval_dir == chosen.log_dir
+    assert from_flags('--network=shufflenet_v1', '--lr=0.2').lr == 0.2
+
+
+def test_config_is_read_only():
+    cfg = make_config()
+    with pytest.raises(AttributeError, match='read-only'):
+        cfg.lr = 1.0
+    with pytest.raises(AttributeError, match='read-only'):
+        cfg.new_key = 1
+    with pytest.raises(AttributeError, match='no value'):
+        cfg.not_a_setting  # pylint: disable=pointless-statement
+    assert isinstance(cfg.restore_exclude, tuple)
+
+
+@pytest.mark.parametrize('recipe_change, message', [
+    ({'optimzer': 'momentum'}, "densenet121 recipe: unknown setting 'optimzer'"),
+    ({'optimizer': 'adam'}, 'densenet121 recipe: optimizer=adam is not one of: momentum, '
+                            'rmsprop'),
+    ({'lr_schedule': 'cosine'}, 'lr_schedule=cosine is not one of: cosine_per_epoch, '
+                                'linear_to_zero, exponential_per_epoch'),
+    ({'preprocessing': 'vgg'}, 'preprocessing=vgg is not one of: imagenet_mean_std'),
+    ({'lr_batch': 0}, 'densenet121 recipe: lr_batch=0 is below its minimum 1'),
+    ({'lr_schedule': 'exponential_per_epoch'}, 'exponential_per_epoch needs lr_decay_rate'),
+])
+def test_a_bad_recipe_fails_when_resolved(recipe_change, message):
+    network = official.load('densenet121')
+    bad = network._replace(recipe=dict(network.recipe, **recipe_change))
+    with pytest.raises(UsageError) as error:
+        config.resolve(bad)
+    assert message in str(error.value)
+
+
+@pytest.mark.parametrize('network, overrides, message', [
+    ('densenet121', {'batch_size': 0}, '--batch_size=0 is below its minimum 1'),
+    ('densenet121', {'lr': -0.1}, '--lr=-0.1 is below its minimum 0.0'),
+    ('densenet121', {'iterations_per_loop': 0}, '--iterations_per_loop=0 is below its minimum'),
+    ('densenet121', {'image_size': 24}, '--image_size=24 is too small for densenet121; use '
+                                        '--image_size >= 32'),
+    ('amoebanet_d', {'image_size': 64}, '--image_size=64 is too small for amoebanet_d (its '
+                                        'auxiliary head\'s 5x5 pool needs a 5x5 map); use '
+                                        '--image_size >= 67'),
+    ('amoebanet_d', {'reduction_size': 20}, '--reduction_size=20 must be a multiple of 8'),
+    ('densenet121', {'num_cells': 3}, '--num_cells does not apply to --network=densenet121 '
+                                      '(only to amoebanet_d)'),
+    ('densenet121', {'label_smoothing': 1.5}, '--label_smoothing=1.5 is above its maximum 1.0'),
+    ('densenet121', {'batch_size': 2.5}, '--batch_size=2.5 is not an integer'),
+    ('densenet121', {'use_nesterov': 'no'}, "--use_nesterov='no' is not true or false"),
+    ('densenet121', {'bogus': 1}, "overrides: unknown setting 'bogus'"),
+])
+def test_bad_overrides_fail_when_resolved(network, overrides, message):
+    with pytest.raises(UsageError) as error:
+        make_config(network, **overrides)
+    assert message in str(error.value)
+
+
+def test_implemented_names_equal_the_schema_choices():
+    assert sorted(optimizer.OPTIMIZERS) == sorted(config.OPTIMIZERS)
+    assert sorted(schedules.SCHEDULES) == sorted(config.LR_SCHEDULES)
+    assert sorted(preprocessing.PREPROCESSING) == sorted(config.PREPROCESSINGS)
+
+
+def test_every_recipe_resolves_and_common_names_no_network():
+    for network in NETWORKS:
+        assert config.resolve(network).network == network.name
+    common = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'common')
+    for name in os.listdir(common):
+        if name.endswith('.py'):
+            with open(os.path.join(common, name)) as f:
+                text = f.read().lower()
+            for network in NETWORKS:
+                assert network.name not in text, (name, network.name)
+            assert 'amoeba' not in text, name
+
+
+def test_flags_come_from_the_schema_and_stray_arguments_are_errors():
+    assert from_flags('--use_nesterov=false').use_nesterov is False
+    with pytest.raises(UsageError, match="unexpected argument\\(s\\) 'false'"):
+        from_flags('--use_nesterov', 'false')
+    with pytest.raises(UsageError, match='Unknown command line flag'):
+        from_flags('--optimizer=rmsprop')  # recipe-only: no flag
+
+
+def _training_graph(cfg, run=None):
+    """The model_fn's training graph on a fixed batch; returns the session-ready spec."""
+    run = run or runtime.fixed(cfg, steps_per_epoch=10, total_steps=100)
+    images = tf.constant(np.random.RandomState(0).uniform(
+        -1, 1, [2, cfg.image_size, cfg.image_size, 3]).astype(np.float32))
+    labels = tf.constant([1, 3], tf.int32)
+    network = official.load(cfg.network)
+    return network.model_fn({'image': images}, labels, tf.estimator.ModeKeys.TRAIN,
+                            dict(config=cfg, runtime=run))
+
+
+def _momentum_optimizer(cfg):
+    with tf.Graph().as_default():
+        return optimizer.build(0.1, cfg, runtime.fixed(cfg))
+
+
+def test_momentum_and_nesterov_flags_reach_the_optimizer():
+    opt = _momentum_optimizer(from_flags('--momentum=0.5', '--use_nesterov=false'))
+    assert opt._momentum == 0.5 and opt._use_nesterov is False  # pylint: disable=protected-access
+    opt = _momentum_optimizer(from_flags())
+    assert opt._momentum == 0.9 and opt._use_nesterov is True  # pylint: disable=protected-access
+
+
+@pytest.mark.parametrize('scope, counted', [('all', 'every'), ('kernels', 'ndims>1')])
+def test_weight_decay_and_its_scope_reach_the_loss(scope, counted):
+    cfg = from_flags('--network=shufflenet_v2', '--image_size=32', '--num_classes=10',
+                     '--weight_decay=0.01', '--weight_decay_scope=' + scope)
+    with tf.Graph().as_default():
+        _training_graph(cfg)
+        variables = tf.compat.v1.trainable_variables()
+        if counted != 'every':
+            variables = [v for v in variables if v.shape.ndims > 1]
+        graph = tf.compat.v1.get_default_graph()
+        total = graph.get_tensor_by_name(model_fn.TRAINING_TENSORS['total_loss'])
+        cross_entropy = graph.get_tensor_by_name(model_fn.TRAINING_TENSORS['loss'])
+        with tf.compat.v1.Session() as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            got, values = sess.run([total - cross_entropy, variables])
+    assert got == pytest.approx(0.01 * sum((v ** 2).sum() / 2 for v in values), rel=1e-4)
+
+
+def test_label_smoothing_flag_reaches_the_loss():
+    for flag, smoothing in (('--label_smoothing=0.3', 0.3), ('--label_smoothing=0', 0.0)):
+        cfg = from_flags(flag, '--num_classes=3')
+        with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+            loss = sess.run(model_fn._cross_entropy(  # pylint: disable=protected-access
+                tf.constant([0]), tf.constant([[2.0, 0.0, -1.0]]), cfg))
+        targets = np.full(3, smoothing / 3) + np.eye(3)[0] * (1 - smoothing)
+        log_probs = np.array([2.0, 0.0, -1.0]) - np.log(np.exp([2.0, 0.0, -1.0]).sum())
+        assert loss[0] == pytest.approx(-(targets * log_probs).sum(), rel=1e-5)
+
+
+def test_label_offset_flag_reaches_the_parser(demo_dir):
+    """The demo stores 1..10: offset 0 keeps them, so 10 classes see label 10 as out of range,
+    while 11 classes read the stored labels unchanged."""
+    files = input_pipeline.find_files(demo_dir, 'validation')[:1]
+
+    def labels(cfg):
+        with tf.Graph().as_default():
+            dataset = input_pipeline.eval_dataset(files, 1, preprocessing.imagenet_eval, cfg, 0, 1)
+            batch = tf.compat.v1.data.make_one_shot_iterator(dataset.take(1)).get_next()
+            with tf.compat.v1.Session() as sess:
+                return sess.run(batch)[1]
+
+    shifted = labels(from_flags('--num_classes=10', '--image_size=32', '--batch_size=1'))
+    kept = labels(from_flags('--num_classes=11', '--image_size=32', '--batch_size=1',
+                             '--label_offset=0'))
+    assert kept[0] == shifted[0] + 1
+
+
+def test_exponential_schedule_flags_reach_the_rate():
+    cfg = from_flags('--network=amoebanet_d', '--lr_decay_rate=0.5', '--lr_warmup_epochs=0.5',
+                     '--batch_size=1024')
+    run = runtime.fixed(cfg, steps_per_epoch=10)
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        step = tf.compat.v1.placeholder(tf.int64, [])
+        lr = schedules.learning_rate(step, cfg, run)
+        got = [sess.run(lr, {step: s}) for s in (1, 4, 5, 10, 25)]
+    # warm-up over 5 steps to 2.56, then 0.5 per whole epoch
+    np.testing.assert_allclose(got, [2.56 / 5, 2.56 * 4 / 5, 2.56, 1.28, 0.64], rtol=1e-5)
+
+
+def test_drop_path_flag_turns_drop_path_on():
+    for flag, present in (('--drop_path_keep_prob=0.7', True), ('--drop_path_keep_prob=1', False)):
+        cfg = from_flags('--network=amoebanet_d', flag, '--num_cells=3', '--reduction_size=16')
+        with tf.Graph().as_default():
+            arguments = amoebanet_model.arguments(
+                cfg, runtime.fixed(cfg, total_steps=100),
+                tf.compat.v1.train.get_or_create_global_step(), True)
+            assert (arguments['drop_path_keep_prob'] is not None) == present
+            assert (arguments['num_cells'], arguments['reduction_size']) == (3, 16)
+
+
+def test_log_name_flag_names_the_log_file(tmp_path):
+    cfg = from_flags('--log_name=my_run.log', '--log_dir=' + str(tmp_path))
+    hooks.setup_logging(cfg.log_dir, cfg.log_name, 0)
+    try:
+        hooks.log.info('hello')
+    finally:
+        for handler in hooks.log.handlers:
+            handler.close()
+        hooks.log.handlers[:] = []
+    assert (tmp_path / 'my_run.log').read_text() == 'hello\n'
+    assert logging.getLogger(hooks.LOGGER_NAME) is hooks.log
