@@ -12,13 +12,24 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import official  # noqa: E402
-from common import config, demo, hooks, records, report, runtime  # noqa: E402
+from common import (checkpoints, config, demo, hooks, input_pipeline, records,  # noqa: E402
+                    report, runtime)
 from common.errors import UsageError  # noqa: E402
 
 EXIT_USAGE, EXIT_DATA = 2, 1
 
 
 def _op_error_line(error, data_dir):
+    """One line for a TensorFlow error that stopped the run: a checkpoint that cannot be
+    restored, a corrupt shard (named), or a bad record (verify names it)."""
+    failure = checkpoints.restore_failure(error)
+    if failure:
+        return 'error: %s: a checkpoint could not be restored: %s' % (type(error).__name__,
+                                                                     failure)
+    if isinstance(error, tf.errors.DataLossError) and data_dir:
+        corrupt = input_pipeline.find_corrupt_file(data_dir)
+        if corrupt:
+            return 'error: %s' % corrupt
     first = error.message.strip().splitlines()[0]
     hint = ''
     if isinstance(error, (tf.errors.DataLossError, tf.errors.InvalidArgumentError)):
@@ -33,6 +44,13 @@ def resolve_command_line(argv, networks):
     overrides = command.overrides
     if command.demo:
         overrides = dict(demo.overrides(network), **overrides)
+    if overrides.get('mode') == 'evaluate' and 'eval_dir' in overrides and (
+            'log_dir' not in overrides):
+        # Evaluating a checkpoint directory writes its log next to the checkpoints, not to
+        # a ./results created for it.
+        eval_dir = overrides['eval_dir']
+        overrides['log_dir'] = (eval_dir if os.path.isdir(eval_dir)
+                                else os.path.dirname(os.path.abspath(eval_dir)))
     description = records.read_description(overrides.get('data_dir'))
     return command, config.resolve(network, overrides, description, networks)
 
@@ -44,6 +62,9 @@ def main(argv):
     cfg = None
     try:
         command, cfg = resolve_command_line(argv, networks)
+        if command.help:
+            print(config.help_text(official.load(command.network), networks))
+            return 0
         if command.list_networks:
             report.list_networks(networks, lambda n: config.resolve(n, other_networks=networks))
             return 0
@@ -58,7 +79,7 @@ def main(argv):
         print('error: %s' % e, file=sys.stderr)
         return EXIT_USAGE
     except tf.errors.OpError as e:
-        print(_op_error_line(e, cfg.data_dir if cfg else '?'), file=sys.stderr)
+        print(_op_error_line(e, cfg.data_dir if cfg else None), file=sys.stderr)
         return EXIT_DATA
     except tf.compat.v1.train.NanLossDuringTrainingError:
         print('error: the training loss became NaN (diverged); lower --lr or raise --batch_size, '

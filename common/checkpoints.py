@@ -1,7 +1,9 @@
-"""Checkpoint listing, and warm start for fine-tuning with shape checks and exclusions."""
+"""Checkpoint listing and repair, and warm start for fine-tuning with shape checks and
+exclusions."""
 import glob
 import os
 import re
+import shutil
 import time
 
 import tensorflow as tf
@@ -32,6 +34,85 @@ def list_checkpoints(path):
     if not found:
         raise UsageError('no model.ckpt-N checkpoints in %s' % path)
     return sorted((_step_of(p), p) for p in found)
+
+
+def _complete(prefix):
+    """Whether a checkpoint's index and every data shard are present."""
+    shards = glob.glob(prefix + '.data-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]')
+    return (os.path.exists(prefix + '.index') and bool(shards)
+            and len(shards) == int(shards[0][-5:]))
+
+
+def repair(log_dir):
+    """Makes a run directory safe to resume from, before training starts (rank 0).
+
+    Removes model.ckpt-N_temp_* left by a kill during a save, and rewrites the `checkpoint`
+    index file when it is missing or names a checkpoint that is not there: the run then
+    resumes from the newest complete checkpoint instead of starting at step 0 and
+    overwriting the ones present.
+    """
+    if not os.path.isdir(log_dir):
+        return
+    for temp in sorted(glob.glob(os.path.join(log_dir, 'model.ckpt-*_temp_*'))):
+        if os.path.isdir(temp):
+            shutil.rmtree(temp)
+        else:
+            os.remove(temp)
+        log.info('removed %s, left by an interrupted save', temp)
+    found = glob.glob(os.path.join(log_dir, 'model.ckpt-*.index'))
+    complete = sorted((_step_of(p[:-len('.index')]), p[:-len('.index')]) for p in found
+                      if _complete(p[:-len('.index')]))
+    if not complete:
+        if found:
+            raise UsageError('%s holds only incomplete checkpoints (%s); move them away or '
+                             'choose another --log_dir' % (log_dir, ', '.join(
+                                 os.path.basename(p) for p in sorted(found))))
+        return
+    state = tf.train.get_checkpoint_state(log_dir)
+    if state and _complete(state.model_checkpoint_path):
+        return
+    newest = complete[-1][1]
+    tf.compat.v1.train.update_checkpoint_state(
+        log_dir, newest, all_model_checkpoint_paths=[p for _, p in complete])
+    log.info('the checkpoint index file of %s was missing or stale: rewritten, resuming from %s',
+             log_dir, os.path.basename(newest))
+
+
+RESTORE_FAILED = 'Restoring from checkpoint failed'
+
+
+RESTORE_OPS = ('RestoreV2', 'Restore', 'RestoreSlice')
+
+
+def restore_failure(error):
+    """The telling line of a TensorFlow error raised while restoring a checkpoint (a missing
+    key, another shape, a truncated or damaged file), or None for any other error."""
+    lines = [line.strip() for line in error.message.splitlines() if line.strip()]
+    if error.op is not None and error.op.type in RESTORE_OPS and lines:
+        return lines[0]
+    if not lines or not lines[0].startswith(RESTORE_FAILED):
+        return None
+    original = [line for line in lines[1:] if not line.startswith(('[[', 'Original error',
+                                                                   'Errors may have'))]
+    return original[0] if original else lines[0]
+
+
+def check_fits(prefix, shapes, network):
+    """Stops with the variable's name (and both shapes) when checkpoint `prefix` does not hold
+    every variable of the model, {name: shape}: another network, num_classes or option."""
+    try:
+        stored = dict(tf.train.list_variables(prefix))
+    except tf.errors.OpError as e:
+        raise UsageError('cannot read checkpoint %s: %s' % (prefix, e.message.splitlines()[0]))
+    for name, shape in sorted(shapes.items()):
+        if name not in stored:
+            raise UsageError('checkpoint %s does not fit --network=%s: it has no variable %s '
+                             '(a checkpoint of another network or with other options?)'
+                             % (prefix, network, name))
+        if list(stored[name]) != list(shape):
+            raise UsageError('checkpoint %s does not fit this model: variable %s has shape %s '
+                             'there but %s here (another --num_classes or option?)'
+                             % (prefix, name, list(stored[name]), list(shape)))
 
 
 def check_moving_averages(prefix, moving_average_decay):

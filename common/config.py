@@ -203,6 +203,9 @@ def resolve(network, overrides=None, dataset=None, other_networks=()):
         raise UsageError('--image_size=%d is too small for %s%s; use --image_size >= %d' % (
             values['image_size'], network.name, network.min_image_size_reason,
             network.min_image_size))
+    if '/' in values['log_name'] or values['log_name'] in ('', '.', '..'):
+        raise UsageError('--log_name=%s must be a file name: the log is written inside '
+                         '--log_dir' % values['log_name'])
     if values['lr_schedule'] == 'exponential_per_epoch' and values['lr_decay_rate'] is None:
         raise UsageError('lr_schedule exponential_per_epoch needs lr_decay_rate')
     values['network'] = network.name
@@ -246,7 +249,8 @@ def define_flags(flag_values, options, network_names):
 
 
 CommandLine = collections.namedtuple('CommandLine', ['network', 'overrides', 'list_networks',
-                                                     'demo'])
+                                                     'demo', 'help'])
+HELP_FLAGS = ('-h', '--help', '-help', '--helpfull')
 
 
 def parse_command_line(argv, networks):
@@ -255,8 +259,9 @@ def parse_command_line(argv, networks):
     flag_values = flags.FlagValues()
     options = all_options(networks)
     define_flags(flag_values, options, [n.name for n in networks])
+    wants_help = any(a in HELP_FLAGS for a in argv[1:])
     try:
-        rest = flag_values(argv)
+        rest = flag_values([a for a in argv if a not in HELP_FLAGS])
     except flags.Error as e:
         raise UsageError(str(e)) from None
     if len(rest) > 1:  # e.g. '--use_nesterov false': the 'false' would be ignored
@@ -265,7 +270,27 @@ def parse_command_line(argv, networks):
     overrides = {o.name: flag_values[o.name].value for o in options
                  if o.flag and flag_values[o.name].present}
     return CommandLine(flag_values.network, overrides, flag_values.list_networks,
-                       flag_values.demo)
+                       flag_values.demo, wants_help)
+
+
+def help_text(network, networks):
+    """Every flag with its default for `network` (the recipe's where it sets one)."""
+    defaults = resolve(network, other_networks=networks)
+    lines = ['usage: python train.py --network=NAME [--flag=value ...]',
+             '  --network: one of %s (here %s)' % (', '.join(n.name for n in networks),
+                                                    network.name),
+             '  --list_networks: print every network with its size and recipe, then exit',
+             '  --demo: run on the bundled demo data with settings for it',
+             'flags for --network=%s, with their defaults:' % network.name]
+    for opt in list(SCHEMA) + list(network.options):
+        if opt.flag:
+            value = getattr(defaults, opt.name)
+            if isinstance(value, tuple):
+                value = ','.join(value)
+            lines.append('  --%s=%s\n      %s%s' % (
+                opt.name, value, opt.help,
+                ' One of: %s.' % ', '.join(opt.choices) if opt.choices else ''))
+    return '\n'.join(lines)
 
 
 def command_line():

@@ -11,6 +11,8 @@ import time
 
 import tensorflow as tf
 
+from common.errors import UsageError
+
 LOGGER_NAME = 'ascend_zoo'
 TRAIN_LINE = 'step:%6i  epoch:%5.1f  FPS:%7.1f  loss:%6.3f  total_loss:%6.3f  lr:%7.5f'
 SUMMARY_LINE = 'train_performance: images/sec=%.1f images=%d seconds=%.1f'
@@ -25,8 +27,12 @@ def setup_logging(log_dir, log_name, rank):
     log.setLevel(logging.INFO if rank == 0 else logging.ERROR)
     handlers = [logging.StreamHandler(sys.stdout)]
     if rank == 0:
-        os.makedirs(log_dir, exist_ok=True)
-        handlers.append(logging.FileHandler(os.path.join(log_dir, log_name)))
+        try:
+            os.makedirs(log_dir, exist_ok=True)
+            handlers.append(logging.FileHandler(os.path.join(log_dir, log_name)))
+        except OSError as e:
+            raise UsageError('cannot write %s in --log_dir=%s: %s'
+                             % (log_name, log_dir, e.strerror or e)) from None
     for handler in handlers:
         handler.setFormatter(logging.Formatter('%(message)s'))
         log.addHandler(handler)
@@ -53,8 +59,10 @@ class CheckpointSaver(tf.estimator.CheckpointSaverHook):
 class TrainLogHook(tf.estimator.SessionRunHook):
     """Logs TRAIN_LINE each time the global step passes a multiple of display_every."""
 
-    def __init__(self, tensors, global_batch, steps_per_epoch, display_every, clock=time.time):
+    def __init__(self, tensors, global_batch, steps_per_epoch, display_every, summary_dir=None,
+                 clock=time.time):
         self._tensors = tensors  # step (read after the update), loss, total_loss, lr
+        self._summary_dir = summary_dir  # TensorBoard scalars of each line go there
         self._global_batch = global_batch
         self._steps_per_epoch = steps_per_epoch
         self._display_every = display_every
@@ -74,12 +82,22 @@ class TrainLogHook(tf.estimator.SessionRunHook):
         self._latest = (step, now)
         if step // self._display_every == self._last[0] // self._display_every:
             return
-        log.info(TRAIN_LINE, step, step / self._steps_per_epoch,
-                 self._images_per_second(self._last, self._latest), values['loss'],
+        fps = self._images_per_second(self._last, self._latest)
+        log.info(TRAIN_LINE, step, step / self._steps_per_epoch, fps, values['loss'],
                  values['total_loss'], values['lr'])
+        if self._summary_dir:
+            self._write_scalars(step, dict(loss=values['loss'], total_loss=values['total_loss'],
+                                           learning_rate=values['lr'], images_per_sec=fps))
         self._last = self._latest
         if self._first_display is None:
             self._first_display = self._latest
+
+    def _write_scalars(self, step, scalars):
+        writer = tf.compat.v1.summary.FileWriterCache.get(self._summary_dir)
+        writer.add_summary(tf.compat.v1.Summary(value=[
+            tf.compat.v1.Summary.Value(tag='train/' + k, simple_value=float(v))
+            for k, v in sorted(scalars.items())]), step)
+        writer.flush()
 
     def _images_per_second(self, begin, end):
         seconds = end[1] - begin[1]

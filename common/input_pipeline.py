@@ -21,6 +21,10 @@ def find_files(data_dir, split):
     files = sorted(glob.glob(os.path.join(data_dir, records.SPLIT_PATTERNS[split])))
     if not files:
         raise UsageError('no %s shards (%s-*) in --data_dir=%s' % (split, split, data_dir))
+    sets = sorted({records.shard_count(f) for f in files})
+    if len(sets) > 1:  # e.g. a rebuild with another shard count: records would repeat
+        raise UsageError('--data_dir=%s mixes %s shard sets (%s); keep one set' % (
+            data_dir, split, ', '.join('%s-*-of-%.5d' % (split, n) for n in sets)))
     return files
 
 
@@ -38,6 +42,18 @@ def _count_one(path):
         raise UsageError('corrupt TFRecord file %s after record %d: %s'
                          % (path, count, e.message.splitlines()[0])) from None
     return count
+
+
+def find_corrupt_file(data_dir):
+    """The UsageError naming the first unreadable shard of data_dir, or None: TensorFlow's
+    DataLossError during training does not say which file it was reading."""
+    for split in records.SPLITS:
+        try:
+            for path in find_files(data_dir, split):
+                _count_one(path)
+        except UsageError as e:
+            return e
+    return None
 
 
 def count_records(files):
@@ -81,12 +97,19 @@ def _parse(serialized, config):
     check = tf.debugging.Assert(in_range, [
         'label out of range: stored label', stored, 'minus --label_offset', config.label_offset,
         'is outside [0, --num_classes=%d)' % config.num_classes])
-    # Checked here so that a non-JPEG record gives one clear error, not libjpeg's noise.
-    encoded = features[records.ENCODED]
-    is_jpeg = tf.debugging.Assert(tf.image.is_jpeg(encoded), [
-        'image/encoded is not a JPEG image (tfrecord_tools re-encodes PNG/CMYK/grayscale)'])
-    with tf.control_dependencies([check, is_jpeg]):
-        return tf.identity(encoded), bboxes, tf.identity(label)
+    with tf.control_dependencies([check]):
+        return checked_jpeg(features[records.ENCODED]), bboxes, tf.identity(label)
+
+
+NOT_JPEG = 'image/encoded is not a JPEG image (tfrecord_tools re-encodes PNG/CMYK/grayscale)'
+
+
+def checked_jpeg(encoded):
+    """The encoded image, asserted to be a JPEG: the preprocessing decodes JPEG only, and this
+    gives one clear error instead of libjpeg's noise. tfrecord_tools.verify runs it too."""
+    is_jpeg = tf.debugging.Assert(tf.image.is_jpeg(encoded), [NOT_JPEG])
+    with tf.control_dependencies([is_jpeg]):
+        return tf.identity(encoded)
 
 
 def train_dataset(files, preprocess, config, rank, size):

@@ -14,6 +14,8 @@ import sys
 
 from common.errors import UsageError
 
+DEVICES_PER_SERVER = 8  # Ascend 910 servers: device ids 0..7
+
 
 def _field(entry, name, where):
     if not isinstance(entry, dict) or name not in entry:
@@ -45,7 +47,7 @@ def load(path):
     if count != len(servers):
         raise UsageError('%s: server_count is %d but server_list has %d servers'
                          % (where, count, len(servers)))
-    result, ranks = [], {}
+    result, ranks, addresses = [], {}, {}
     for index, server in enumerate(servers):
         at = '%s: server_list[%d]' % (where, index)
         server_id = _field(server, 'server_id', at)
@@ -57,7 +59,16 @@ def load(path):
             dat = '%s.device[%d]' % (at, d)
             device_id = _integer(_field(device, 'device_id', dat), dat + '.device_id')
             rank_id = _integer(_field(device, 'rank_id', dat), dat + '.rank_id')
-            _field(device, 'device_ip', dat)
+            device_ip = str(_field(device, 'device_ip', dat)).strip()
+            if not 0 <= device_id < DEVICES_PER_SERVER:
+                raise UsageError('%s.device_id is %d, outside 0..%d'
+                                 % (dat, device_id, DEVICES_PER_SERVER - 1))
+            if not device_ip:
+                raise UsageError('%s.device_ip is empty' % dat)
+            if device_ip in addresses:
+                raise UsageError('%s.device_ip %s is also %s.device_ip'
+                                 % (dat, device_ip, addresses[device_ip]))
+            addresses[device_ip] = 'server_list[%d].device[%d]' % (index, d)
             if device_id in seen:
                 raise UsageError('%s: device_id %d appears twice on server %s'
                                  % (where, device_id, server_id))

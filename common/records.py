@@ -32,6 +32,11 @@ def shard_name(split, index, num_shards):
     return '%s-%.5d-of-%.5d' % (split, index, num_shards)
 
 
+def shard_count(path):
+    """N of a shard named <split>-<index>-of-<N>."""
+    return int(path[-5:])
+
+
 def read_description(data_dir):
     """The data directory's dataset.json as a dict, or None when it has none."""
     path = os.path.join(data_dir or '', DESCRIPTION_FILE)

@@ -1,5 +1,7 @@
 """What the zoo prints besides the training line: the evaluation table (seed format) and the
 --list_networks report (parameters, multiply-adds, recipe)."""
+import json
+import os
 import time
 
 import tensorflow as tf
@@ -13,19 +15,50 @@ TABLE_ROW = '{:5d}  {:5.1f}  {:5.3f}  {:6.2f}  {:6.2f}  {time}'
 def row(step, steps_per_epoch, result, mtime):
     """One table row from an Estimator evaluation result of the checkpoint at `step`."""
     return dict(step=step, epoch=step / steps_per_epoch if steps_per_epoch else float('nan'),
-                top1=result['top1'], top5=result['top5'], loss=result['val_loss'],
+                top1=float(result['top1']), top5=float(result['top5']),
+                loss=float(result['val_loss']),
                 images=int(result['images']),
                 time=time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(mtime)))
+
+
+def failed_row(step, steps_per_epoch, error, mtime):
+    """A table row for a checkpoint that could not be evaluated."""
+    return dict(row(step, steps_per_epoch, dict(top1=0.0, top5=0.0, val_loss=0.0, images=0),
+                    mtime), error=error)
+
+
+EVALUATIONS_FILE = 'evaluations.jsonl'
+
+
+def record_evaluation(log_dir, r):
+    """Appends a training run's table row to log_dir/evaluations.jsonl (rank 0)."""
+    with open(os.path.join(log_dir, EVALUATIONS_FILE), 'a') as f:
+        f.write(json.dumps(r, sort_keys=True) + '\n')
+
+
+def evaluated_steps(log_dir):
+    """Steps whose row a training run has written."""
+    try:
+        with open(os.path.join(log_dir, EVALUATIONS_FILE)) as f:
+            return {json.loads(line)['step'] for line in f if line.strip()}
+    except (OSError, ValueError, KeyError):
+        return set()
 
 
 def log_rows(rows):
     log.info(TABLE_HEADER)
     for r in rows:
+        if 'error' in r:
+            log.info('{:5d}  {:5.1f}  unreadable: {}'.format(r['step'], r['epoch'], r['error']))
+            continue
         log.info(TABLE_ROW.format(r['step'], r['epoch'], r['top1'] * 100, r['top5'] * 100,
                                   r['loss'], time=r['time']))
 
 
 def log_summary(rows):
+    rows = [r for r in rows if 'error' not in r]
+    if not rows:
+        return
     best = max(rows, key=lambda r: r['top1'])
     log.info('images evaluated: %d', rows[-1]['images'])
     log.info('best: step %d  top1 %.3f  top5 %.2f', best['step'], best['top1'] * 100,

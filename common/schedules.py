@@ -33,17 +33,9 @@ def linear_to_zero(global_step, config, runtime):
 
 
 def exponential_per_epoch(global_step, config, runtime):
-    """tensorflow/tpu's: lr * lr_decay_rate ** whole epochs, counted from step 0; a linear
-    warm-up from 0 replaces it during the first lr_warmup_epochs."""
-    lr = base_lr(config, runtime)
-    spe = runtime.steps_per_epoch
-    epochs = tf.cast(global_step // spe, tf.float32)
-    decayed = lr * tf.pow(config.lr_decay_rate, epochs)
-    warmup_steps = int(config.lr_warmup_epochs * spe)
-    if warmup_steps:
-        warming = lr * tf.cast(global_step, tf.float32) / warmup_steps
-        decayed = tf.where(global_step < warmup_steps, warming, decayed)
-    return decayed
+    """tensorflow/tpu's: lr * lr_decay_rate ** whole epochs, counted from step 0."""
+    epochs = tf.cast(global_step // runtime.steps_per_epoch, tf.float32)
+    return base_lr(config, runtime) * tf.pow(config.lr_decay_rate, epochs)
 
 
 SCHEDULES = {
@@ -54,8 +46,13 @@ SCHEDULES = {
 
 
 def learning_rate(global_step, config, runtime):
-    """The schedule's rate, never below lr_floor times the base rate."""
+    """The schedule's rate; a linear warm-up from 0 replaces it during the first
+    lr_warmup_epochs (tensorflow/tpu's); never below lr_floor times the base rate."""
     lr = SCHEDULES[config.lr_schedule](global_step, config, runtime)
+    warmup_steps = int(config.lr_warmup_epochs * runtime.steps_per_epoch)
+    if warmup_steps:
+        warming = base_lr(config, runtime) * tf.cast(global_step, tf.float32) / warmup_steps
+        lr = tf.where(global_step < warmup_steps, warming, lr)
     if config.lr_floor:
         lr = tf.maximum(lr, config.lr_floor * base_lr(config, runtime))
     return tf.identity(lr, name='learning_rate')

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from common import backend, checkpoints, estimator, input_pipeline, model_fn, preprocessing, report
 from common.config import command_line
+from common.errors import UsageError
 from common.hooks import CheckpointSaver, TrainLogHook, log
 from common.runtime import HPARAMS_FILE, train_targets
 
@@ -33,10 +34,14 @@ def with_training_hooks(network_model_fn, config, runtime):
         with tf.control_dependencies([spec.train_op]):
             # the step this run reached, read after the update
             tensors['step'] = tf.identity(tf.compat.v1.train.get_global_step())
+        # TensorBoard scalars on rank 0 off Ascend; NPUEstimator keeps the seeds' setting
+        # (save_summary_steps=0).
+        summaries = runtime.rank == 0 and runtime.device != 'npu'
         hooks = [TrainLogHook(tensors, config.batch_size * runtime.rank_size,
-                              runtime.steps_per_epoch, config.display_every)]
+                              runtime.steps_per_epoch, config.display_every,
+                              summary_dir=config.log_dir if summaries else None)]
         hooks += backend.broadcast_hooks(runtime)
-        chief_hooks = []
+        chief_hooks = [_HparamsWriter(config, runtime)] if runtime.rank == 0 else []
         if runtime.device != 'npu' and runtime.rank == 0:
             chief_hooks.append(CheckpointSaver(config.log_dir,
                                                save_steps=runtime.save_checkpoints_steps))
@@ -75,39 +80,111 @@ def _input_fns(config, runtime):
     return train_fn, eval_fn
 
 
+def model_shapes(network, config, runtime):
+    """{variable name: shape} of the model as evaluation builds it (a scratch graph)."""
+    with tf.Graph().as_default():
+        size = config.image_size
+        images = tf.compat.v1.placeholder(tf.float32, [1, size, size, 3])
+        network.model_fn({'image': images}, None, tf.estimator.ModeKeys.PREDICT,
+                         dict(config=config, runtime=runtime))
+        return {v.op.name: v.shape.as_list() for v in model_fn.model_variables()}
+
+
 def _evaluate(classifier, eval_fn, step, prefix, config, runtime):
     input_fn, steps, _ = eval_fn
     checkpoints.check_moving_averages(prefix, config.moving_average_decay)
-    result = classifier.evaluate(input_fn, steps=steps, checkpoint_path=prefix)
-    return report.row(step, runtime.steps_per_epoch, result, os.path.getmtime(prefix + '.index'))
+    mtime = os.path.getmtime(prefix + '.index')
+    try:
+        result = classifier.evaluate(input_fn, steps=steps, checkpoint_path=prefix)
+    except tf.errors.OpError as e:
+        failure = checkpoints.restore_failure(e)
+        if failure is None:
+            raise  # not the checkpoint's fault: the data's
+        return report.failed_row(step, runtime.steps_per_epoch,
+                                 '%s: %s' % (os.path.basename(prefix), failure), mtime)
+    return report.row(step, runtime.steps_per_epoch, result, mtime)
+
+
+PREVIOUS_HPARAMS_FILE = 'hparams.previous.json'
 
 
 def write_hparams(config, runtime):
-    """Rank 0 records the configuration and the runtime (one flat mapping) in log_dir."""
-    if runtime.rank != 0:
-        return
-    os.makedirs(config.log_dir, exist_ok=True)
+    """Records the configuration and the runtime (one flat mapping) in log_dir; a different
+    record already there is kept as hparams.previous.json."""
     record = dict(config.as_dict(), **runtime._asdict())
+    path = os.path.join(config.log_dir, HPARAMS_FILE)
+    try:
+        with open(path) as f:
+            previous = json.load(f)
+    except (OSError, ValueError):
+        previous = None
+    if previous is not None and dict(previous, command=None) != dict(
+            json.loads(json.dumps(record)), command=None):
+        os.replace(path, os.path.join(config.log_dir, PREVIOUS_HPARAMS_FILE))
     record['command'] = command_line()
-    with open(os.path.join(config.log_dir, HPARAMS_FILE), 'w') as f:
+    with open(path + '.tmp', 'w') as f:
         json.dump(record, f, indent=2, sort_keys=True)
+    os.replace(path + '.tmp', path)
 
 
-def evaluate_all(classifier, eval_fn, config, runtime):
+class _HparamsWriter(tf.estimator.SessionRunHook):
+    """Writes hparams.json once the training session exists: the graph is built and the
+    variables are restored or warm-started, so a run that fails to start leaves the previous
+    record as it was."""
+
+    def __init__(self, config, runtime):
+        self._config, self._runtime = config, runtime
+
+    def after_create_session(self, session, coord):
+        write_hparams(self._config, self._runtime)
+
+
+def evaluate_all(network, classifier, eval_fn, config, runtime):
     """Evaluates every checkpoint in eval_dir (or the one prefix) and prints the table."""
     listed = checkpoints.list_checkpoints(config.eval_dir)
+    shapes = model_shapes(network, config, runtime)
+    for _, prefix in listed:
+        checkpoints.check_fits(prefix, shapes, config.network)
     log.info('Evaluating %d checkpoint(s) in %s on %d validation images',
              len(listed), config.eval_dir, eval_fn[2])
     rows = [_evaluate(classifier, eval_fn, step, prefix, config, runtime)
             for step, prefix in listed]
     report.log_rows(rows)
     report.log_summary(rows)
+    failed = [r['error'] for r in rows if 'error' in r]
+    if failed:
+        raise UsageError('%d of %d checkpoints could not be read (%s)'
+                         % (len(failed), len(rows), '; '.join(failed)))
+
+
+def _evaluate_and_record(evaluator, eval_fn, target, prefix, config, runtime):
+    log.info('Starting to evaluate')
+    log.info('Validation dataset size: %d', eval_fn[2])
+    row = _evaluate(evaluator, eval_fn, target, prefix, config, runtime)
+    report.log_rows([row])
+    if runtime.rank == 0:
+        report.record_evaluation(config.log_dir, row)
+
+
+def _redo_interrupted_evaluations(evaluator, eval_fn, targets, start, config, runtime):
+    """Evaluates the reached targets whose table row was never written (a run stopped during
+    its evaluation), when their checkpoint is still there."""
+    done = report.evaluated_steps(config.log_dir)
+    for target in targets:
+        if target <= start and target not in done:
+            prefix = os.path.join(config.log_dir, 'model.ckpt-%d' % target)
+            if os.path.exists(prefix + '.index'):
+                log.info('model.ckpt-%d was never evaluated (interrupted): evaluating it now',
+                         target)
+                _evaluate_and_record(evaluator, eval_fn, target, prefix, config, runtime)
 
 
 def train(classifier, evaluator, train_fn, eval_fn, config, runtime):
     """Trains to each target step in turn, evaluating after each when eval_fn is given."""
     targets = train_targets(config, runtime.steps_per_epoch)
     start = checkpoints.latest_step(config.log_dir)
+    if start is not None and eval_fn:
+        _redo_interrupted_evaluations(evaluator, eval_fn, targets, start, config, runtime)
     if start is not None and start >= targets[-1]:
         log.info('training already finished: step %d >= %d in %s', start, targets[-1],
                  config.log_dir)
@@ -123,10 +200,8 @@ def train(classifier, evaluator, train_fn, eval_fn, config, runtime):
         if eval_fn:
             # Training stops exactly at the target; rank 0 writes that checkpoint, the other
             # ranks wait for it, so that every rank evaluates the same weights.
-            prefix = checkpoints.wait_for(config.log_dir, target)
-            log.info('Starting to evaluate')
-            log.info('Validation dataset size: %d', eval_fn[2])
-            report.log_rows([_evaluate(evaluator, eval_fn, target, prefix, config, runtime)])
+            _evaluate_and_record(evaluator, eval_fn, target,
+                                 checkpoints.wait_for(config.log_dir, target), config, runtime)
 
 
 def run(network, config, runtime):
@@ -134,11 +209,16 @@ def run(network, config, runtime):
     log.info('network: %s  mode: %s  %s', network.name, config.mode,
              _describe_device(config, runtime))
     if config.mode != 'evaluate':
-        write_hparams(config, runtime)
+        if runtime.rank == 0:
+            checkpoints.repair(config.log_dir)
+        latest = checkpoints.latest_step(config.log_dir)
+        if latest is not None:  # resuming: the run directory's checkpoint must fit the model
+            checkpoints.check_fits(tf.train.latest_checkpoint(config.log_dir),
+                                   model_shapes(network, config, runtime), config.network)
     train_fn, eval_fn = _input_fns(config, runtime)
     evaluator = estimator.build(network.model_fn, config, runtime, for_evaluation=True)
     if config.mode == 'evaluate':
-        evaluate_all(evaluator, eval_fn, config, runtime)
+        evaluate_all(network, evaluator, eval_fn, config, runtime)
     else:
         classifier = estimator.build(with_training_hooks(network.model_fn, config, runtime),
                                      config, runtime, warm_start=warm_start_fn(config, runtime))

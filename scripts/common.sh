@@ -20,3 +20,19 @@ demo_flags() {
   npu_present && return 0
   echo "--demo"
 }
+
+# Each run script marks the start of its run in the per-device log (logs are appended to, so
+# that a resumed run keeps its history); the summary reads only the lines after the mark.
+RUN_MARK='=== run started'
+mark_run() { echo "$RUN_MARK $(date -u '+%Y-%m-%d %H:%M:%S') UTC ===" >> "$1"; }
+
+# last_fps LOG...: images/sec of this run's summary line (none when this run trained nothing).
+last_fps() {
+  local f
+  for f in "$@"; do
+    [ -f "$f" ] || continue
+    awk -v mark="$RUN_MARK" 'index($0, mark) == 1 { fps = "" }
+      match($0, /images\/sec=[0-9.]+/) { fps = substr($0, RSTART + 11, RLENGTH - 11) }
+      END { if (fps != "") print fps }' "$f"
+  done | tail -n 1
+}

@@ -62,7 +62,7 @@ fi
 end=$(date +%s)
 
 for device in "${devices[@]}"; do echo "log of device $device: $out/$device/train_$device.log"; done
-fps=$(grep -ho 'images/sec=[0-9.]*' "$out"/*/train_*.log 2>/dev/null | tail -n 1 | cut -d= -f2 || true)
+fps=$(last_fps "$out"/*/train_*.log)
 echo "Final Performance images/sec : ${fps:-n/a}"
 echo "E2E Training Duration sec : $((end - start))"
 if [ "$failed" -ne 0 ]; then

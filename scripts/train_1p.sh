@@ -17,6 +17,7 @@ if [ -n "$demo" ]; then
 fi
 
 start=$(date +%s)
+mark_run "$log"
 status=0
 "$PYTHON" train.py --rank_size=1 --log_dir="$out" "${extra[@]}" "$@" 2>&1 | tee -a "$log" \
   || status=$?
@@ -28,7 +29,7 @@ fi
 if [ -n "$demo" ]; then
   bash "$ROOT/scripts/test.sh" --eval_dir="$out" --log_dir="$out" "$@" 2>&1 | tee -a "$log"
 fi
-fps=$(grep -o 'images/sec=[0-9.]*' "$log" | tail -n 1 | cut -d= -f2 || true)
+fps=$(last_fps "$log")
 echo "Final Performance images/sec : ${fps:-n/a}"
 echo "E2E Training Duration sec : $((end - start))"
 echo "log: $log"

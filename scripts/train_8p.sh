@@ -15,5 +15,6 @@ out=${RESULT_ROOT:-$ROOT/result}/8p
 mkdir -p "$out/$device"
 log=$out/$device/train_$device.log
 
+mark_run "$log"
 # shellcheck disable=SC2046
 "$PYTHON" train.py --rank_size="$rank_size" --log_dir="$out" $(demo_flags "$@") "$@" >> "$log" 2>&1

@@ -119,3 +119,38 @@ def test_undecodable_image_stops_training(tmp_path):
                   log_dir)
     assert_one_error_line(result, 'image/encoded is not a JPEG image', code=1)
     assert checkpoint_steps(log_dir) == []
+
+
+@pytest.mark.parametrize('case', ['proc', 'file', 'log_name'])
+def test_unwritable_log_dir_and_bad_log_name(case, demo_dir, tmp_path):
+    existing_file = tmp_path / 'a_file'
+    existing_file.write_text('x')
+    log_dir, extra, fragment = {
+        'proc': ('/proc/x', [], 'cannot write train.log in --log_dir=/proc/x'),
+        'file': (str(existing_file), [], 'cannot write train.log in --log_dir=%s' % existing_file),
+        'log_name': (str(tmp_path / 'out'), ['--log_name=sub/dir/x.log'],
+                     '--log_name=sub/dir/x.log must be a file name'),
+    }[case]
+    result = _run(['--mode=train', '--max_train_steps=1', '--data_dir=' + demo_dir] + SMALL
+                  + extra, log_dir)
+    assert_one_error_line(result, fragment)
+
+
+def test_demo_builder_with_unwritable_output_dir():
+    import subprocess
+    import sys
+    from conftest import ROOT
+    result = subprocess.run([sys.executable, '-m', 'tfrecord_tools.build_demo_dataset',
+                             '--output_dir=/proc/x'], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True, timeout=300)
+    assert_one_error_line(result, 'cannot write --output_dir=/proc/x', code=1)
+
+
+def test_help_lists_every_flag_with_the_networks_defaults():
+    result = run_train(['--network=amoebanet_d', '--help'])
+    assert result.returncode == 0, result.stderr
+    assert '--num_cells=6\n' in result.stdout and '--lr=2.56\n' in result.stdout
+    assert '--restore_exclude=amoebanet_d/final_layer,amoebanet_d/aux_head\n' in result.stdout
+    short = run_train(['-h'])
+    assert short.returncode == 0 and '--lr=0.1\n' in short.stdout
+    assert '--num_cells' not in short.stdout  # densenet121 has no such option

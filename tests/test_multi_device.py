@@ -63,7 +63,18 @@ def _broken_tables():
     del missing['server_list'][0]['device'][2]['device_id']
     no_list = _table([4])
     del no_list['server_list']
+    device_9 = _table([4])
+    device_9['server_list'][0]['device'][1]['device_id'] = '9'
+    empty_ip = _table([4])
+    empty_ip['server_list'][0]['device'][2]['device_ip'] = ' '
+    same_ip = _table([4])
+    same_ip['server_list'][0]['device'][3]['device_ip'] = '192.168.0.0'
     return {
+        'device_id_out_of_range': (device_9, 'server_list[0].device[1].device_id is 9, outside '
+                                             '0..7'),
+        'empty_device_ip': (empty_ip, 'server_list[0].device[2].device_ip is empty'),
+        'duplicate_device_ip': (same_ip, 'server_list[0].device[3].device_ip 192.168.0.0 is '
+                                         'also server_list[0].device[0].device_ip'),
         'bad_json': ('{"server_count": "1", ', 'is not valid JSON'),
         'missing_server_list': (no_list, 'has no "server_list"'),
         'missing_device_id': (missing, 'server_list[0].device[2] has no "device_id"'),
@@ -117,8 +128,9 @@ def _run_8p_on_fake_npu(tmp_path, table, env=None, args=()):
                             stderr=subprocess.STDOUT, universal_newlines=True, timeout=300)
     records = {}
     for path in glob.glob(str(tmp_path / 'result' / '8p' / '*' / 'train_*.log')):
-        with open(path) as f:
-            fields = dict(item.split('=', 1) for item in f.read().split(' ARGS=')[0].split())
+        with open(path) as f:  # the stub's line, after the run script's start mark
+            line = [l for l in f.read().splitlines() if not l.startswith('=== run started')][0]
+            fields = dict(item.split('=', 1) for item in line.split(' ARGS=')[0].split())
         records[int(fields['DEVICE_ID'])] = fields
     return result, records
 

@@ -102,3 +102,11 @@ def test_log_line_format_is_the_seeds():
     line = hooks.TRAIN_LINE % (35028, 7.0, 4289.5, 3.773, 4.477, 0.00996)
     assert line == ('step: 35028  epoch:  7.0  FPS: 4289.5  loss: 3.773  total_loss: 4.477  '
                     'lr:0.00996')
+
+
+def test_warm_up_applies_to_any_schedule():
+    """--lr_warmup_epochs=1 with the cosine: 0 -> lr over the first epoch (10 steps), then the
+    cosine of the whole epochs as before."""
+    config = make_config(lr=0.1, T_max=4, lr_warmup_epochs=1.0)
+    got = _rates(config, [0, 5, 9, 10, 25])
+    np.testing.assert_allclose(got, [0.0, 0.05, 0.09, cosine_lr(10), cosine_lr(25)], atol=1e-7)

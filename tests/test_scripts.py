@@ -26,6 +26,13 @@ def test_run_1p_trains_and_reports(demo_dir, tmp_path):
     assert lines[-3].startswith('Final Performance images/sec : ')
     assert float(lines[-3].split(':')[1]) > 0
     assert lines[-2].startswith('E2E Training Duration sec : ')
+    # A second run trains nothing: it must not report the first run's figure.
+    again = _bash('run_1p.sh', ['--data_dir=' + demo_dir, '--num_classes=10', '--image_size=32',
+                                '--mode=train', '--max_train_steps=6'],
+                  dict(RESULT_ROOT=str(tmp_path), DEVICE_ID='3'))
+    assert again.returncode == 0, again.stdout
+    assert 'training already finished' in again.stdout
+    assert 'Final Performance images/sec : n/a' in again.stdout
 
 
 def test_run_1p_reports_failure(tmp_path):
@@ -41,3 +48,28 @@ def test_test_sh_evaluates_a_checkpoint_directory(trained):
                    ['--num_classes=10', '--image_size=32'], {})
     assert result.returncode == 0, result.stdout
     assert [int(r[0]) for r in table_rows(result.stdout)] == [88, 176]
+
+
+def test_evaluation_accepts_a_batch_larger_than_the_training_set(trained):
+    """Evaluation reads the validation split only: a batch of 2000 covers it in one step."""
+    result = _bash('test.sh', ['--eval_dir=' + trained['log_dir'], '--log_dir=' +
+                               trained['log_dir'], '--batch_size=2000'] + trained['args'][:1] +
+                   ['--num_classes=10', '--image_size=32'], {})
+    assert result.returncode == 0, result.stdout
+    assert 'images evaluated: 359' in result.stdout
+
+
+def test_evaluate_without_log_dir_writes_next_to_the_checkpoints(trained):
+    results = os.path.join(ROOT, 'results')
+    existed = os.path.exists(results)
+    prefix = os.path.join(trained['log_dir'], 'model.ckpt-176')
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'train.py'), '--mode=evaluate',
+         '--eval_dir=' + prefix] + [a for a in trained['args'] if not a.startswith('--log_dir')],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+        timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert [int(r[0]) for r in table_rows(result.stdout)] == [176]
+    assert os.path.exists(results) == existed
+    with open(os.path.join(trained['log_dir'], 'train.log')) as f:
+        assert 'Evaluating 1 checkpoint(s) in %s' % prefix in f.read()

@@ -11,7 +11,8 @@ import tensorflow as tf
 from PIL import Image
 from skimage import data as samples
 
-from common import records
+from common import input_pipeline, records
+from common.errors import UsageError
 from conftest import ROOT
 from tfrecord_tools import build_imagenet_tfrecords, writer
 
@@ -58,9 +59,9 @@ def _records(path):
 
 def test_build_tree_to_slim_records(image_tree, tmp_path):
     out = str(tmp_path / 'records')
-    counts = build_imagenet_tfrecords.build(str(image_tree), out, bbox_dir=str(
+    counts, skipped = build_imagenet_tfrecords.build(str(image_tree), out, bbox_dir=str(
         image_tree / 'boxes'), train_shards=2, validation_shards=1, workers=2)
-    assert counts == {'train': 5, 'validation': 2}
+    assert counts == {'train': 5, 'validation': 2} and skipped == []
     assert sorted(os.listdir(out)) == ['dataset.json', 'train-00000-of-00002',
                                        'train-00001-of-00002', 'validation-00000-of-00001']
     description = records.read_description(out)
@@ -136,6 +137,19 @@ def test_verify_counts_and_names_the_first_bad_record(demo_dir, tmp_path):
     assert result.stderr.strip().splitlines()[-1].startswith(
         'error: %s record 5: image does not decode' % path)
 
+    # A PNG decodes with some TensorFlow ops, but training reads JPEG only: verify must agree.
+    png = io.BytesIO()
+    Image.new('RGB', (8, 8), (10, 200, 30)).save(png, format='PNG')
+    examples[5].features.feature['image/encoded'].bytes_list.value[0] = png.getvalue()
+    with tf.io.TFRecordWriter(path) as out:
+        for example in examples:
+            out.write(example.SerializeToString())
+    result = _verify(str(bad_dir))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        'error: %s record 5: image does not decode: image/encoded is not a JPEG image '
+        '(tfrecord_tools re-encodes PNG/CMYK/grayscale)' % path)
+
     with open(path, 'r+b') as f:  # break the first record's checksum
         f.seek(40)
         f.write(b'\x00' * 16)
@@ -146,3 +160,37 @@ def test_verify_counts_and_names_the_first_bad_record(demo_dir, tmp_path):
 def test_shard_names_follow_slim():
     assert records.shard_name('train', 7, 1024) == 'train-00007-of-01024'
     assert records.shard_name('validation', 127, 128) == 'validation-00127-of-00128'
+
+
+def test_unreadable_images_are_listed_and_skipped(image_tree, tmp_path):
+    bad = image_tree / 'train' / 'n01_colour' / 'broken.JPEG'
+    bad.write_bytes(b'\xff\xd8 not really a jpeg')
+    out = str(tmp_path / 'records')
+    counts, skipped = build_imagenet_tfrecords.build(str(image_tree), out, train_shards=2,
+                                                     validation_shards=1)
+    assert counts == {'train': 5, 'validation': 2}
+    assert len(skipped) == 1 and skipped[0].startswith('cannot read %s' % bad)
+    strict = str(tmp_path / 'strict')
+    with pytest.raises(writer.BuildError, match='cannot read %s' % bad):
+        build_imagenet_tfrecords.build(str(image_tree), strict, train_shards=2,
+                                       validation_shards=1, skip_bad_images=False)
+    assert os.listdir(strict) == []  # nothing half-built is left
+
+
+def test_shard_sets_never_mix(image_tree, tmp_path):
+    out = str(tmp_path / 'records')
+    build_imagenet_tfrecords.build(str(image_tree), out, train_shards=2, validation_shards=1)
+    with pytest.raises(writer.BuildError, match='already holds train shards of another set '
+                                                '\\(train-\\*-of-00002\\)'):
+        build_imagenet_tfrecords.build(str(image_tree), out, train_shards=3, validation_shards=1)
+    assert sorted(f for f in os.listdir(out) if f.startswith('train')) == [
+        'train-00000-of-00002', 'train-00001-of-00002']
+    # A mix made by hand (or an old builder) is refused when training starts.
+    shutil.copy(os.path.join(out, 'train-00000-of-00002'), os.path.join(out, 'train-00000-of-00003'))
+    open(os.path.join(out, 'train-00001-of-00002.tmp'), 'w').close()  # never a shard
+    with pytest.raises(UsageError, match='mixes train shard sets \\(train-\\*-of-00002, '
+                                         'train-\\*-of-00003\\)'):
+        input_pipeline.find_files(out, 'train')
+    os.remove(os.path.join(out, 'train-00000-of-00003'))
+    assert [os.path.basename(f) for f in input_pipeline.find_files(out, 'train')] == [
+        'train-00000-of-00002', 'train-00001-of-00002']

@@ -1,5 +1,6 @@
 """End-to-end DenseNet-121 on the demo digits at 32 px: learning, evaluation table, resume
 after SIGKILL, fine-tuning with exclusions."""
+import glob
 import json
 import os
 import signal
@@ -48,6 +49,31 @@ def test_outputs_of_a_run(trained):
     assert hparams['lr'] == 0.1 and hparams['num_classes'] == 10  # recipe, then the flag
     with open(os.path.join(log_dir, 'train.log')) as f:
         assert 'step:   176  epoch:  4.0' in f.read()
+
+
+def _scalars(directory):
+    """{tag: {step: value}} of the TensorBoard events files in directory."""
+    found = {}
+    for path in glob.glob(os.path.join(directory, 'events.out.tfevents.*')):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                found.setdefault(value.tag, {})[event.step] = value.simple_value
+    return found
+
+
+def test_tensorboard_scalars_of_training_and_evaluation(trained):
+    train = _scalars(trained['log_dir'])
+    steps = [22, 44, 66, 88, 110, 132, 154, 176]  # one point per log line
+    for tag in ('train/loss', 'train/total_loss', 'train/learning_rate', 'train/images_per_sec'):
+        assert sorted(train[tag]) == steps, tag
+    lines = train_lines(trained['train'])
+    assert train['train/loss'][176] == pytest.approx(lines[-1][3], abs=1e-3)
+    assert train['train/learning_rate'][22] == pytest.approx(0.1)
+    evaluation = _scalars(os.path.join(trained['log_dir'], 'eval'))
+    rows = table_rows(trained['evaluate'])
+    for tag in ('top1', 'top5', 'val_loss'):
+        assert sorted(evaluation[tag]) == [88, 176], tag
+    assert evaluation['top1'][176] * 100 == pytest.approx(rows[-1][2], abs=1e-3)
 
 
 def test_finished_run_exits_cleanly(trained):

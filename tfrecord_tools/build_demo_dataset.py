@@ -52,13 +52,18 @@ def build(output_dir, image_px=64, train_shards=4, validation_shards=2):
         validation.extend(indices[:cut])
         train.extend(indices[cut:])
     rng.shuffle(train)
-    counts = {'image_px': image_px}
+    counts, splits = {'image_px': image_px}, {}
     for split, indices, shards in (('train', train, train_shards),
                                    ('validation', sorted(validation), validation_shards)):
         items = [(digits.images[i], digits.target[i], int(i), image_px) for i in indices]
-        counts[split] = writer.write_split(items, _encode, output_dir, split, shards)
-    return writer.write_description(output_dir, counts,
-                                    ['digit_%d' % label for label in range(NUM_CLASSES)])
+        writer.check_shard_set(output_dir, split, writer.num_shards_for(items, shards))
+        splits[split] = items, shards
+    with writer.staged(output_dir) as staging:
+        for split, (items, shards) in splits.items():
+            counts[split], _ = writer.write_split(items, _encode, staging, split, shards)
+        # dataset.json arrives with the shards: its presence means the data are complete
+        return writer.write_description(staging, counts,
+                                        ['digit_%d' % label for label in range(NUM_CLASSES)])
 
 
 def main(argv):
@@ -66,7 +71,16 @@ def main(argv):
     if not FLAGS.output_dir:
         print('error: --output_dir is required', file=sys.stderr)
         return 2
-    counts = build(FLAGS.output_dir, FLAGS.image_px, FLAGS.train_shards, FLAGS.validation_shards)
+    try:
+        counts = build(FLAGS.output_dir, FLAGS.image_px, FLAGS.train_shards,
+                       FLAGS.validation_shards)
+    except OSError as e:
+        print('error: cannot write --output_dir=%s: %s' % (FLAGS.output_dir, e.strerror or e),
+              file=sys.stderr)
+        return 1
+    except writer.BuildError as e:
+        print('error: %s' % e, file=sys.stderr)
+        return 1
     print('demo dataset in %s: %d train, %d validation images, %d classes (labels 1..%d)' % (
         FLAGS.output_dir, counts['train'], counts['validation'], NUM_CLASSES, NUM_CLASSES))
     return 0

@@ -30,13 +30,11 @@ def define_flags():
     flags.DEFINE_integer('train_shards', 1024, 'Training shards.', lower_bound=1)
     flags.DEFINE_integer('validation_shards', 128, 'Validation shards.', lower_bound=1)
     flags.DEFINE_integer('workers', os.cpu_count() or 1, 'Worker processes.', lower_bound=1)
+    flags.DEFINE_bool('skip_bad_images', True, 'List and skip unreadable images (the summary '
+                      'counts them); --noskip_bad_images stops at the first one, exit 1.')
 
 
 TRAIN_SHUFFLE_SEED = 12345  # slim's
-
-
-class BuildError(Exception):
-    pass
 
 
 def read_labels(labels_file, train_dir):
@@ -72,7 +70,7 @@ def encode(item):
             jpeg, height, width = writer.to_rgb_jpeg(f.read())
         boxes = read_boxes(xml_path) if xml_path else []
     except Exception as e:  # pylint: disable=broad-except
-        raise BuildError('cannot read %s: %s' % (path, e)) from None
+        raise writer.Unreadable('cannot read %s: %s' % (path, e)) from None
     return writer.make_example(jpeg, height, width, label, synset, text,
                                os.path.basename(path), boxes)
 
@@ -82,7 +80,7 @@ def list_split(split_dir, labels, bbox_dir):
     for index, (synset, text) in enumerate(labels):
         folder = os.path.join(split_dir, synset)
         if not os.path.isdir(folder):
-            raise BuildError('class folder %s is missing' % folder)
+            raise writer.BuildError('class folder %s is missing' % folder)
         for name in sorted(os.listdir(folder)):
             xml = None
             if bbox_dir:
@@ -91,29 +89,36 @@ def list_split(split_dir, labels, bbox_dir):
             items.append((os.path.join(folder, name), records.FIRST_LABEL + index, synset,
                           text, xml))
     if not items:
-        raise BuildError('no images under %s' % split_dir)
+        raise writer.BuildError('no images under %s' % split_dir)
     return items
 
 
 def build(input_dir, output_dir, labels_file=None, bbox_dir=None, train_shards=1024,
-          validation_shards=128, workers=1):
-    """Writes both splits; returns {split: records}."""
+          validation_shards=128, workers=1, skip_bad_images=True):
+    """Writes both splits; returns ({split: records}, [unreadable images skipped])."""
     train_dir = os.path.join(input_dir, 'train')
     for split in records.SPLITS:
         if not os.path.isdir(os.path.join(input_dir, split)):
-            raise BuildError('%s has no %s/ folder' % (input_dir, split))
+            raise writer.BuildError('%s has no %s/ folder' % (input_dir, split))
     labels = read_labels(labels_file, train_dir)
     if not labels:
-        raise BuildError('no classes found in %s' % (labels_file or train_dir))
-    counts = {}
+        raise writer.BuildError('no classes found in %s' % (labels_file or train_dir))
+    splits = {}
     for split, shards in (('train', train_shards), ('validation', validation_shards)):
         items = list_split(os.path.join(input_dir, split), labels, bbox_dir)
         if split == 'train':
             random.Random(TRAIN_SHUFFLE_SEED).shuffle(items)
-        counts[split] = writer.write_split(items, encode, output_dir, split, shards, workers)
-    writer.write_description(output_dir, counts, [text for _, text in labels],
-                             synsets=[synset for synset, _ in labels])
-    return counts
+        splits[split] = (items, shards)
+        writer.check_shard_set(output_dir, split, writer.num_shards_for(items, shards))
+    counts, skipped = {}, []
+    with writer.staged(output_dir) as staging:  # all of the build, or nothing
+        for split, (items, shards) in splits.items():
+            counts[split], bad = writer.write_split(items, encode, staging, split, shards,
+                                                    workers, skip_bad_images)
+            skipped += bad
+        writer.write_description(staging, counts, [text for _, text in labels],
+                                 synsets=[synset for synset, _ in labels])
+    return counts, skipped
 
 
 def main(argv):
@@ -122,13 +127,16 @@ def main(argv):
         print('error: --input_dir and --output_dir are required', file=sys.stderr)
         return 2
     try:
-        counts = build(FLAGS.input_dir, FLAGS.output_dir, FLAGS.labels_file, FLAGS.bbox_dir,
-                       FLAGS.train_shards, FLAGS.validation_shards, FLAGS.workers)
-    except (BuildError, OSError) as e:
+        counts, skipped = build(FLAGS.input_dir, FLAGS.output_dir, FLAGS.labels_file,
+                                FLAGS.bbox_dir, FLAGS.train_shards, FLAGS.validation_shards,
+                                FLAGS.workers, FLAGS.skip_bad_images)
+    except (writer.BuildError, OSError) as e:
         print('error: %s' % e, file=sys.stderr)
         return 1
-    print('wrote %d train and %d validation records to %s'
-          % (counts['train'], counts['validation'], FLAGS.output_dir))
+    for message in skipped:
+        print('skipped: %s' % message)
+    print('wrote %d train and %d validation records to %s; skipped %d unreadable image(s)'
+          % (counts['train'], counts['validation'], FLAGS.output_dir, len(skipped)))
     return 0
 
 

@@ -44,8 +44,13 @@ def check_record(serialized, num_classes, label_offset):
     if num_classes is not None and not 0 <= label - label_offset < num_classes:
         raise BadRecord('label %d minus offset %d is outside [0, %d)'
                         % (label, label_offset, num_classes))
-    try:
-        tf.io.decode_jpeg(feature[records.ENCODED].bytes_list.value[0], channels=3)
+    encoded = feature[records.ENCODED].bytes_list.value[0]
+    try:  # the input pipeline's own check, then its decoder
+        tf.io.decode_jpeg(input_pipeline.checked_jpeg(tf.constant(encoded)), channels=3)
+    except tf.errors.InvalidArgumentError as e:
+        if input_pipeline.NOT_JPEG in e.message:
+            raise BadRecord('image does not decode: %s' % input_pipeline.NOT_JPEG) from None
+        raise BadRecord('image does not decode: %s' % e.message.splitlines()[0]) from None
     except tf.errors.OpError as e:
         raise BadRecord('image does not decode: %s' % e.message.splitlines()[0]) from None
     return label

@@ -3,10 +3,14 @@ RGB JPEG, shards <split>-00000-of-0NNNN, and the directory's dataset.json.
 
 Every builder goes through here, so demo data and ImageNet records have the same format.
 """
+import contextlib
+import glob
 import io
 import json
 import multiprocessing
 import os
+import shutil
+import tempfile
 
 import tensorflow as tf
 from PIL import Image
@@ -60,29 +64,73 @@ def make_example(jpeg, height, width, label, synset, text, filename, boxes=()):
     }))
 
 
+class Unreadable(Exception):
+    """An input image that cannot be read; encode functions raise it to have it skipped."""
+
+
+class BuildError(Exception):
+    """A build that cannot go on; nothing of it is left in the output directory."""
+
+
 def _write_shard(job):
-    path, items, encode = job
-    tmp = path + '.tmp'
-    with tf.io.TFRecordWriter(tmp) as writer:
+    """Writes one shard; returns (records written, [unreadable image messages])."""
+    path, items, encode, skip_bad = job
+    written, bad = 0, []
+    with tf.io.TFRecordWriter(path) as writer:
         for item in items:
-            writer.write(encode(item).SerializeToString())
-    os.replace(tmp, path)  # a shard is either complete or absent
-    return len(items)
+            try:
+                example = encode(item)
+            except Unreadable as e:
+                if not skip_bad:
+                    raise BuildError(str(e)) from None
+                bad.append(str(e))
+                continue
+            writer.write(example.SerializeToString())
+            written += 1
+    return written, bad
 
 
-def write_split(items, encode, output_dir, split, num_shards, workers=1):
-    """Writes items (in order, round-robin over shards) through encode(item) -> Example.
-
-    encode must be a module-level function when workers > 1. Returns the record count.
-    """
+@contextlib.contextmanager
+def staged(output_dir):
+    """A hidden staging folder inside output_dir whose files move into output_dir only when
+    the block ends without an error: a failed build leaves the directory as it was."""
     os.makedirs(output_dir, exist_ok=True)
-    num_shards = max(1, min(num_shards, len(items)))
-    jobs = [(os.path.join(output_dir, records.shard_name(split, i, num_shards)), items[i::num_shards],
-             encode) for i in range(num_shards)]
+    staging = tempfile.mkdtemp(prefix='.building-', dir=output_dir)
+    try:
+        yield staging
+        for name in sorted(os.listdir(staging)):
+            os.replace(os.path.join(staging, name), os.path.join(output_dir, name))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def num_shards_for(items, num_shards):
+    return max(1, min(num_shards, len(items)))
+
+
+def check_shard_set(output_dir, split, num_shards):
+    """Refuses to add shards to a directory that holds another -of-N set of the split."""
+    others = sorted({records.shard_count(p) for p in glob.glob(
+        os.path.join(output_dir, records.SPLIT_PATTERNS[split]))} - {num_shards})
+    if others:
+        raise BuildError('%s already holds %s shards of another set (%s); remove them or write '
+                         'to another --output_dir' % (output_dir, split, ', '.join(
+                             '%s-*-of-%.5d' % (split, n) for n in others)))
+
+
+def write_split(items, encode, directory, split, num_shards, workers=1, skip_bad=True):
+    """Writes items (in order, round-robin over num_shards_for(items, num_shards) shards)
+    through encode(item) -> Example; encode must be a module-level function when workers > 1.
+    Returns (records written, [unreadable images skipped])."""
+    num_shards = num_shards_for(items, num_shards)
+    jobs = [(os.path.join(directory, records.shard_name(split, i, num_shards)),
+             items[i::num_shards], encode, skip_bad) for i in range(num_shards)]
     if workers > 1:
         with multiprocessing.Pool(workers) as pool:
-            return sum(pool.map(_write_shard, jobs))
-    return sum(map(_write_shard, jobs))
+            results = pool.map(_write_shard, jobs)
+    else:
+        results = list(map(_write_shard, jobs))
+    return sum(r[0] for r in results), [m for r in results for m in r[1]]
 
 
 def write_description(output_dir, counts, class_names, **extra):

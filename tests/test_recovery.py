@@ -1,0 +1,140 @@
+"""A run directory is never overwritten and never lies: missing index files, leftovers of a
+killed save, failed starts (issue 11, items 1, 5 and 7)."""
+import json
+import os
+import shutil
+
+import pytest
+
+from common import input_pipeline
+from conftest import SMALL, checkpoint_steps, run_train, table_rows
+
+
+def _copy_checkpoints(source, target, with_index=True):
+    os.makedirs(target)
+    for name in os.listdir(source):
+        if name.startswith('model.ckpt-') or name == 'hparams.json' or (
+                with_index and name == 'checkpoint'):
+            shutil.copy(os.path.join(source, name), target)
+    return str(target)
+
+
+def test_missing_checkpoint_index_resumes_instead_of_overwriting(trained, tmp_path):
+    log_dir = _copy_checkpoints(trained['log_dir'], tmp_path / 'copied', with_index=False)
+    leftover = os.path.join(log_dir, 'model.ckpt-200_temp_0123abcd')
+    os.makedirs(os.path.join(leftover, 'part-00000-of-00001'))
+    with open(os.path.join(log_dir, 'model.ckpt-176.data-00000-of-00001'), 'rb') as f:
+        weights = f.read()
+    args = [a for a in trained['args'] if not a.startswith('--log_dir')]
+    result = run_train(['--mode=train', '--max_epochs=4', '--log_dir=' + log_dir] + args)
+    assert result.returncode == 0, result.stderr
+    assert ('the checkpoint index file of %s was missing or stale: rewritten, resuming from '
+            'model.ckpt-176' % log_dir) in result.stdout
+    assert 'removed %s, left by an interrupted save' % leftover in result.stdout
+    assert 'training already finished: step 176 >= 176' in result.stdout
+    assert not os.path.exists(leftover)
+    assert checkpoint_steps(log_dir) == [88, 176]
+    with open(os.path.join(log_dir, 'model.ckpt-176.data-00000-of-00001'), 'rb') as f:
+        assert f.read() == weights
+
+
+def test_only_incomplete_checkpoints_stop_the_run(trained, tmp_path):
+    log_dir = _copy_checkpoints(trained['log_dir'], tmp_path / 'broken', with_index=False)
+    for step in (88, 176):
+        os.remove(os.path.join(log_dir, 'model.ckpt-%d.data-00000-of-00001' % step))
+    args = [a for a in trained['args'] if not a.startswith('--log_dir')]
+    result = run_train(['--mode=train', '--max_epochs=5', '--log_dir=' + log_dir] + args)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        'error: %s holds only incomplete checkpoints (model.ckpt-176.index, '
+        'model.ckpt-88.index); move them away or choose another --log_dir' % log_dir]
+
+
+def test_a_failed_start_keeps_the_previous_hparams(trained, tmp_path):
+    log_dir = _copy_checkpoints(trained['log_dir'], tmp_path / 'copied')
+    path = os.path.join(log_dir, 'hparams.json')
+    with open(path) as f:
+        before = f.read()
+    args = [a for a in trained['args'] if not a.startswith(('--log_dir', '--num_classes'))]
+    result = run_train(['--mode=train', '--max_epochs=5', '--num_classes=12',
+                        '--log_dir=' + log_dir] + args)
+    assert result.returncode == 2
+    assert 'variable densenet121/classifier/bias has shape [10] there but [12] here' in (
+        result.stderr)
+    with open(path) as f:
+        assert f.read() == before
+    assert not os.path.exists(os.path.join(log_dir, 'hparams.previous.json'))
+    # A run that does start records itself and keeps the previous record beside it.
+    result = run_train(['--mode=train', '--max_epochs=5', '--display_every=22',
+                        '--log_dir=' + log_dir] + args + ['--num_classes=10'])
+    assert result.returncode == 0, result.stderr
+    with open(path) as f:
+        assert json.load(f)['max_epochs'] == 5
+    with open(os.path.join(log_dir, 'hparams.previous.json')) as f:
+        assert json.load(f)['max_epochs'] == 4
+
+
+@pytest.mark.parametrize('flags, message', [
+    (['--network=shufflenet_v2'], 'does not fit --network=shufflenet_v2: it has no variable '
+                                  'shufflenet_v2/conv1/kernel'),
+    (['--num_classes=12'], 'does not fit this model: variable densenet121/classifier/bias has '
+                           'shape [10] there but [12] here (another --num_classes or option?)'),
+])
+def test_checkpoint_of_another_model_is_named(flags, message, trained):
+    args = [a for a in trained['args'] if not a.startswith('--num_classes')]
+    result = run_train(['--mode=evaluate'] + args + ['--num_classes=10'] + flags)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert 'verify' not in lines[0]
+
+
+def test_an_unreadable_checkpoint_is_a_row_and_the_table_goes_on(trained, tmp_path):
+    log_dir = _copy_checkpoints(trained['log_dir'], tmp_path / 'truncated')
+    data = os.path.join(log_dir, 'model.ckpt-88.data-00000-of-00001')
+    with open(data, 'r+b') as f:
+        f.truncate(os.path.getsize(data) // 2)
+    args = [a for a in trained['args'] if not a.startswith('--log_dir')]
+    result = run_train(['--mode=evaluate', '--log_dir=' + log_dir] + args)
+    assert result.returncode == 2
+    assert '   88    2.0  unreadable: model.ckpt-88: ' in result.stdout
+    assert [int(r[0]) for r in table_rows(result.stdout)] == [176]
+    assert result.stderr.startswith('error: 1 of 2 checkpoints could not be read (model.ckpt-88')
+
+
+def test_data_loss_during_training_names_the_shard(demo_dir, tmp_path):
+    """A shard damaged after it was counted (same size and time): TensorFlow's DataLossError
+    does not say which file; the error line must."""
+    data_dir = str(tmp_path / 'data')
+    shutil.copytree(demo_dir, data_dir)
+    files = input_pipeline.find_files(data_dir, 'train')
+    input_pipeline.count_records(files)  # cached by (path, size, mtime)
+    victim = files[1]
+    stat = os.stat(victim)
+    with open(victim, 'r+b') as f:
+        f.seek(5000)
+        f.write(b'\xff' * 64)
+    os.utime(victim, (stat.st_atime, stat.st_mtime))
+    result = run_train(['--mode=train', '--max_train_steps=200', '--data_dir=' + data_dir,
+                        '--log_dir=' + str(tmp_path / 'out')] + SMALL)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith('error: corrupt TFRecord file %s after record ' % victim)
+
+
+def test_an_interrupted_evaluation_is_redone_on_restart(trained, tmp_path):
+    """The trained run's checkpoints 88 and 176 have no table rows (as after a kill during
+    evaluation): train_and_evaluate evaluates them on restart, once."""
+    log_dir = _copy_checkpoints(trained['log_dir'], tmp_path / 'interrupted')
+    args = [a for a in trained['args'] if not a.startswith('--log_dir')] + [
+        '--mode=train_and_evaluate', '--max_epochs=4', '--epochs_between_evals=2',
+        '--log_dir=' + log_dir]
+    result = run_train(args)
+    assert result.returncode == 0, result.stderr
+    assert 'model.ckpt-88 was never evaluated (interrupted): evaluating it now' in result.stdout
+    assert [int(r[0]) for r in table_rows(result.stdout)] == [88, 176]
+    assert 'training already finished: step 176 >= 176' in result.stdout
+    again = run_train(args)
+    assert again.returncode == 0, again.stderr
+    assert table_rows(again.stdout) == [] and 'never evaluated' not in again.stdout
