@@ -82,6 +82,10 @@ SCHEMA = (
     option('label_offset', 'int', 1, 'Subtracted from stored labels (slim records store 1..N).',
            lower=0),
     option('image_size', 'int', 224, 'Training and evaluation crop size.', lower=16),
+    option('min_crop_area', 'float', None,
+           'Training crops cover at least this fraction of the image (default: the '
+           'preprocessing\'s own, 0.08 or 0.1); raise it when objects fill small images.',
+           lower=0.01, upper=1.0),
     option('preprocessing', 'enum', 'imagenet_mean_std', 'Preprocessing by name.',
            choices=PREPROCESSINGS, flag=False),
     option('restore_path', 'str', None, 'Checkpoint (file prefix or directory) to fine-tune from.'),

@@ -7,6 +7,13 @@ from common import records
 
 DEMO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'demo_data')
 MIN_DEMO_IMAGE_SIZE = 32
+# The demo recipe, for 1,438 small digit images: a run of a few minutes that ends with its
+# cosine (ImageNet recipes run it over 150 epochs), after a one-epoch warm-up at half the
+# recipe's rate, which keeps a freshly initialized network from overshooting; crops keep at
+# least half of a digit (ImageNet's 8% crops leave unrecognizable strokes). Measured with
+# DenseNet-121 (make demo): 96.9% top-1 after 6 epochs, 3.4 minutes on 2 cores.
+DEMO_RECIPE = dict(max_epochs=6, epochs_between_evals=6, display_every=20, T_max=6,
+                   lr_warmup_epochs=1.0, min_crop_area=0.5)
 
 
 def data_dir():
@@ -24,5 +31,5 @@ def image_size(network):
 
 def overrides(network):
     """The demo's settings, below what the user gives on the command line."""
-    return dict(data_dir=data_dir(), image_size=image_size(network), max_epochs=4,
-                epochs_between_evals=2, display_every=10)
+    return dict(DEMO_RECIPE, data_dir=data_dir(), image_size=image_size(network),
+                lr=network.recipe['lr'] / 2)

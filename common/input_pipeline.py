@@ -135,9 +135,12 @@ def train_dataset(files, preprocess, config, rank, size):
         ds = ds.shard(size, rank)
     ds = ds.shuffle(SHUFFLE_BUFFER, seed=rank_seed).repeat()
 
+    # --min_crop_area replaces the preprocessing's own smallest crop only when given.
+    options = {} if config.min_crop_area is None else {'min_area': config.min_crop_area}
+
     def parse_and_preprocess(serialized):
         encoded, bboxes, label = _parse(serialized, config)
-        return {'image': preprocess(encoded, bboxes, config.image_size)}, label
+        return {'image': preprocess(encoded, bboxes, config.image_size, **options)}, label
 
     # Parallel calls would draw from the seeded random kernels in a varying order; TF 1.15
     # has no stateless bounding-box sampler, so a seeded run preprocesses sequentially.

@@ -1,7 +1,8 @@
 """Image preprocessing, chosen by name (PREPROCESSING); networks never copy these functions.
 
-Every train function takes (encoded_jpeg, bboxes [N, 4] ymin/xmin/ymax/xmax, size) and every
-eval function (encoded_jpeg, size); both return a float32 [size, size, 3] image.
+Every train function takes (encoded_jpeg, bboxes [N, 4] ymin/xmin/ymax/xmax, size,
+min_area=its recipe's smallest crop area) and every eval function (encoded_jpeg, size); both
+return a float32 [size, size, 3] image.
 """
 import tensorflow as tf
 
@@ -49,8 +50,8 @@ def normalize_mean_std(image):
     return (tf.cast(image, tf.float32) - MEAN_RGB) / STD_RGB
 
 
-def imagenet_train(encoded, bboxes, size):
-    image = distorted_bbox_crop(encoded, bboxes, size)
+def imagenet_train(encoded, bboxes, size, min_area=0.08):
+    image = distorted_bbox_crop(encoded, bboxes, size, area_range=(min_area, 1.0))
     image = tf.image.random_flip_left_right(image)  # decided per image, at run time
     return normalize_mean_std(image)
 
@@ -78,8 +79,9 @@ def to_bgr(image):
     return tf.reverse(tf.cast(image, tf.float32), axis=[-1])
 
 
-def megvii_train(encoded, bboxes, size):
-    image = tf.image.random_flip_left_right(distorted_bbox_crop(encoded, bboxes, size))
+def megvii_train(encoded, bboxes, size, min_area=0.08):
+    image = tf.image.random_flip_left_right(
+        distorted_bbox_crop(encoded, bboxes, size, area_range=(min_area, 1.0)))
     return to_bgr(color_jitter(image, 0.4))
 
 
@@ -102,11 +104,11 @@ def to_minus_one_one(image):
     return (image - 0.5) * 2.0
 
 
-def inception_train(encoded, bboxes, size):
+def inception_train(encoded, bboxes, size, min_area=0.1):
     """The reference crops without the record's boxes (the whole image is the object), areas
     10-100%, 100 attempts; then flip and fast colour distortion."""
     del bboxes
-    image = distorted_bbox_crop(encoded, tf.zeros([0, 4]), size, area_range=(0.1, 1.0),
+    image = distorted_bbox_crop(encoded, tf.zeros([0, 4]), size, area_range=(min_area, 1.0),
                                 max_attempts=100) / 255.0
     image = tf.image.random_flip_left_right(image)
     return to_minus_one_one(fast_color_distortion(image))

@@ -179,6 +179,18 @@ def _redo_interrupted_evaluations(evaluator, eval_fn, targets, start, config, ru
                 _evaluate_and_record(evaluator, eval_fn, target, prefix, config, runtime)
 
 
+def _train_to(classifier, train_fn, target, config, runtime):
+    """classifier.train to `target`; a checkpoint that cannot be restored is named."""
+    try:
+        classifier.train(train_fn, max_steps=target)
+    except tf.errors.OpError as e:
+        failure = checkpoints.restore_failure(e)
+        if failure is None:
+            raise
+        source = tf.train.latest_checkpoint(config.log_dir) or runtime.restore_prefix
+        raise UsageError('cannot restore checkpoint %s: %s' % (source, failure)) from None
+
+
 def train(classifier, evaluator, train_fn, eval_fn, config, runtime):
     """Trains to each target step in turn, evaluating after each when eval_fn is given."""
     targets = train_targets(config, runtime.steps_per_epoch)
@@ -196,7 +208,7 @@ def train(classifier, evaluator, train_fn, eval_fn, config, runtime):
             continue
         log.info('Starting a training cycle: to step %d (epoch %.1f)', target,
                  target / runtime.steps_per_epoch)
-        classifier.train(train_fn, max_steps=target)
+        _train_to(classifier, train_fn, target, config, runtime)
         if eval_fn:
             # Training stops exactly at the target; rank 0 writes that checkpoint, the other
             # ranks wait for it, so that every rank evaluates the same weights.

@@ -222,3 +222,23 @@ def test_log_name_flag_names_the_log_file(tmp_path):
         hooks.log.handlers[:] = []
     assert (tmp_path / 'my_run.log').read_text() == 'hello\n'
     assert logging.getLogger(hooks.LOGGER_NAME) is hooks.log
+
+
+@pytest.mark.parametrize('network, size', [('densenet121', 32), ('amoebanet_d', 72)])
+def test_demo_settings_come_from_the_data_and_the_network(network, size, demo_dir,
+                                                          monkeypatch):
+    import train  # pylint: disable=import-outside-toplevel
+    from common import demo  # pylint: disable=import-outside-toplevel
+    monkeypatch.setattr(demo, 'DEMO_DIR', demo_dir)
+    command, cfg = train.resolve_command_line(['train.py', '--demo', '--network=' + network],
+                                              NETWORKS)
+    assert command.demo and cfg.data_dir == demo_dir
+    assert cfg.num_classes == 10  # from the demo's dataset.json
+    assert cfg.image_size == size  # the network's minimum, at least 32, a multiple of 8
+    assert (cfg.max_epochs, cfg.T_max, cfg.lr_warmup_epochs, cfg.min_crop_area) == (
+        6, 6, 1.0, 0.5)
+    assert cfg.lr == official.load(network).recipe['lr'] / 2
+    _, chosen = train.resolve_command_line(
+        ['train.py', '--demo', '--network=' + network, '--num_classes=12', '--max_epochs=2'],
+        NETWORKS)
+    assert (chosen.num_classes, chosen.max_epochs) == (12, 2)  # flags win

@@ -194,3 +194,32 @@ def test_inception_preprocessing_is_minus_one_to_one():
     # Random crops: some reach the black border, some lie inside the square.
     assert min(image.min() for image in trained) < -0.5
     assert max(image.min() for image in trained) > 0.5
+
+
+def test_min_crop_area_flag_reaches_the_crop(demo_dir):
+    files = input_pipeline.find_files(demo_dir, 'train')
+    for overrides, expected in (({}, {}), ({'min_crop_area': 0.5}, {'min_area': 0.5})):
+        seen = {}
+
+        def stub(encoded, bboxes, size, **kwargs):
+            del encoded, bboxes
+            seen.update(kwargs)
+            return tf.zeros([size, size, 3])
+
+        with tf.Graph().as_default():
+            input_pipeline.train_dataset(files, stub, make_config(**dict(SETTINGS, **overrides)),
+                                         0, 1)
+        assert seen == expected
+    # min_area=1: every crop of a square image is the whole image (up to the flip).
+    pixels = np.random.RandomState(0).randint(0, 255, [48, 48, 3]).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format='JPEG', quality=95)
+    with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+        encoded = tf.constant(out.getvalue())
+        crops = [preprocessing.imagenet_train(encoded, tf.zeros([0, 4]), 48, min_area=1.0)
+                 for _ in range(4)]
+        full = preprocessing.normalize_mean_std(tf.image.decode_jpeg(encoded, channels=3))
+        values, reference = sess.run([crops, full])
+    for value in values:
+        assert (np.allclose(value, reference, atol=1e-4)
+                or np.allclose(value, reference[:, ::-1], atol=1e-4))

@@ -19,13 +19,27 @@ def _copy_checkpoints(source, target, with_index=True):
     return str(target)
 
 
+def _args(trained, *left_out):
+    """The trained run's flags without --log_dir (and the flags named in left_out)."""
+    return [a for a in trained['args'] if not a.startswith(('--log_dir',) + left_out)]
+
+
+def _truncated_copy(trained, target, step):
+    """A copy of the trained run whose model.ckpt-<step> data file lost its second half."""
+    log_dir = _copy_checkpoints(trained['log_dir'], target)
+    data = os.path.join(log_dir, 'model.ckpt-%d.data-00000-of-00001' % step)
+    with open(data, 'r+b') as f:
+        f.truncate(os.path.getsize(data) // 2)
+    return log_dir
+
+
 def test_missing_checkpoint_index_resumes_instead_of_overwriting(trained, tmp_path):
     log_dir = _copy_checkpoints(trained['log_dir'], tmp_path / 'copied', with_index=False)
     leftover = os.path.join(log_dir, 'model.ckpt-200_temp_0123abcd')
     os.makedirs(os.path.join(leftover, 'part-00000-of-00001'))
     with open(os.path.join(log_dir, 'model.ckpt-176.data-00000-of-00001'), 'rb') as f:
         weights = f.read()
-    args = [a for a in trained['args'] if not a.startswith('--log_dir')]
+    args = _args(trained)
     result = run_train(['--mode=train', '--max_epochs=4', '--log_dir=' + log_dir] + args)
     assert result.returncode == 0, result.stderr
     assert ('the checkpoint index file of %s was missing or stale: rewritten, resuming from '
@@ -42,7 +56,7 @@ def test_only_incomplete_checkpoints_stop_the_run(trained, tmp_path):
     log_dir = _copy_checkpoints(trained['log_dir'], tmp_path / 'broken', with_index=False)
     for step in (88, 176):
         os.remove(os.path.join(log_dir, 'model.ckpt-%d.data-00000-of-00001' % step))
-    args = [a for a in trained['args'] if not a.startswith('--log_dir')]
+    args = _args(trained)
     result = run_train(['--mode=train', '--max_epochs=5', '--log_dir=' + log_dir] + args)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
@@ -55,7 +69,7 @@ def test_a_failed_start_keeps_the_previous_hparams(trained, tmp_path):
     path = os.path.join(log_dir, 'hparams.json')
     with open(path) as f:
         before = f.read()
-    args = [a for a in trained['args'] if not a.startswith(('--log_dir', '--num_classes'))]
+    args = _args(trained, '--num_classes')
     result = run_train(['--mode=train', '--max_epochs=5', '--num_classes=12',
                         '--log_dir=' + log_dir] + args)
     assert result.returncode == 2
@@ -65,13 +79,13 @@ def test_a_failed_start_keeps_the_previous_hparams(trained, tmp_path):
         assert f.read() == before
     assert not os.path.exists(os.path.join(log_dir, 'hparams.previous.json'))
     # A run that does start records itself and keeps the previous record beside it.
-    result = run_train(['--mode=train', '--max_epochs=5', '--display_every=22',
-                        '--log_dir=' + log_dir] + args + ['--num_classes=10'])
+    result = run_train(['--mode=train', '--max_train_steps=177', '--log_dir=' + log_dir]
+                       + args + ['--num_classes=10'])
     assert result.returncode == 0, result.stderr
     with open(path) as f:
-        assert json.load(f)['max_epochs'] == 5
+        assert json.load(f)['max_train_steps'] == 177
     with open(os.path.join(log_dir, 'hparams.previous.json')) as f:
-        assert json.load(f)['max_epochs'] == 4
+        assert json.load(f)['max_train_steps'] is None
 
 
 @pytest.mark.parametrize('flags, message', [
@@ -81,7 +95,7 @@ def test_a_failed_start_keeps_the_previous_hparams(trained, tmp_path):
                            'shape [10] there but [12] here (another --num_classes or option?)'),
 ])
 def test_checkpoint_of_another_model_is_named(flags, message, trained):
-    args = [a for a in trained['args'] if not a.startswith('--num_classes')]
+    args = _args(trained, '--num_classes') + ['--log_dir=' + trained['log_dir']]
     result = run_train(['--mode=evaluate'] + args + ['--num_classes=10'] + flags)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -90,12 +104,8 @@ def test_checkpoint_of_another_model_is_named(flags, message, trained):
 
 
 def test_an_unreadable_checkpoint_is_a_row_and_the_table_goes_on(trained, tmp_path):
-    log_dir = _copy_checkpoints(trained['log_dir'], tmp_path / 'truncated')
-    data = os.path.join(log_dir, 'model.ckpt-88.data-00000-of-00001')
-    with open(data, 'r+b') as f:
-        f.truncate(os.path.getsize(data) // 2)
-    args = [a for a in trained['args'] if not a.startswith('--log_dir')]
-    result = run_train(['--mode=evaluate', '--log_dir=' + log_dir] + args)
+    log_dir = _truncated_copy(trained, tmp_path / 'truncated', 88)
+    result = run_train(['--mode=evaluate', '--log_dir=' + log_dir] + _args(trained))
     assert result.returncode == 2
     assert '   88    2.0  unreadable: model.ckpt-88: ' in result.stdout
     assert [int(r[0]) for r in table_rows(result.stdout)] == [176]
@@ -124,17 +134,27 @@ def test_data_loss_during_training_names_the_shard(demo_dir, tmp_path):
 
 
 def test_an_interrupted_evaluation_is_redone_on_restart(trained, tmp_path):
-    """The trained run's checkpoints 88 and 176 have no table rows (as after a kill during
-    evaluation): train_and_evaluate evaluates them on restart, once."""
+    """The trained run's last checkpoint, 176, has no table row (as after a kill during its
+    evaluation): train_and_evaluate evaluates it on restart, once."""
     log_dir = _copy_checkpoints(trained['log_dir'], tmp_path / 'interrupted')
-    args = [a for a in trained['args'] if not a.startswith('--log_dir')] + [
-        '--mode=train_and_evaluate', '--max_epochs=4', '--epochs_between_evals=2',
+    args = _args(trained) + [
+        '--mode=train_and_evaluate', '--max_epochs=4', '--epochs_between_evals=4',
         '--log_dir=' + log_dir]
     result = run_train(args)
     assert result.returncode == 0, result.stderr
-    assert 'model.ckpt-88 was never evaluated (interrupted): evaluating it now' in result.stdout
-    assert [int(r[0]) for r in table_rows(result.stdout)] == [88, 176]
+    assert 'model.ckpt-176 was never evaluated (interrupted): evaluating it now' in result.stdout
+    assert [int(r[0]) for r in table_rows(result.stdout)] == [176]
     assert 'training already finished: step 176 >= 176' in result.stdout
     again = run_train(args)
     assert again.returncode == 0, again.stderr
     assert table_rows(again.stdout) == [] and 'never evaluated' not in again.stdout
+
+
+def test_a_truncated_checkpoint_is_named_when_resuming(trained, tmp_path):
+    log_dir = _truncated_copy(trained, tmp_path / 'truncated', 176)
+    result = run_train(['--mode=train', '--max_train_steps=177', '--log_dir=' + log_dir]
+                       + _args(trained))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        'error: cannot restore checkpoint %s/model.ckpt-176: Read less bytes than requested'
+        % log_dir]
