@@ -21,7 +21,13 @@ $(HOROVOD_STAMP): $(STAMP)
 	$(VENV)/bin/pip install -q --no-cache-dir -e '.[horovod]'
 	touch $@
 
-test: $(HOROVOD_STAMP)
+# ONNX export (tf2onnx, onnxruntime) is optional for users; the tests cover it.
+ONNX_STAMP := $(VENV)/.installed-onnx-$(TF_EXTRA)
+$(ONNX_STAMP): $(STAMP)
+	$(VENV)/bin/pip install -q -e '.[onnx]'
+	touch $@
+
+test: $(HOROVOD_STAMP) $(ONNX_STAMP)
 	$(VENV)/bin/python -m pytest -q tests
 
 .PHONY: demo test

@@ -23,5 +23,8 @@ setup(
         'demo': ['scikit-learn==1.0.2'],
         'test': ['pytest>=7,<8', 'scikit-learn==1.0.2', 'scikit-image==0.19.3'],
         'horovod': ['horovod==0.28.1'],
+        # --mode=export's ONNX format: the last tf2onnx for TF 1.x, the newest onnxruntime
+        # that takes TF 1.15's numpy, and packaging, which tf2onnx imports without declaring.
+        'onnx': ['tf2onnx==1.16.1', 'onnx==1.14.1', 'onnxruntime==1.10.0', 'packaging'],
     },
 )

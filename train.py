@@ -12,8 +12,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import official  # noqa: E402
-from common import (checkpoints, config, demo, hooks, input_pipeline, records,  # noqa: E402
-                    report, runtime)
+from common import (checkpoints, config, demo, export, hooks, input_pipeline,  # noqa: E402
+                    predict, records, report, runtime)
 from common.errors import UsageError  # noqa: E402
 
 EXIT_USAGE, EXIT_DATA = 2, 1
@@ -37,22 +37,51 @@ def _op_error_line(error, data_dir):
     return 'error: %s: %s%s' % (type(error).__name__, first, hint)
 
 
+def _checkpoint_hparams(overrides):
+    """The hparams.json of the model this run reads: --eval_dir's in the modes that use a
+    trained model, --restore_path's when fine-tuning; None when there is none."""
+    if overrides.get('mode') in config.MODEL_MODES:
+        path = overrides.get('eval_dir') or overrides.get('log_dir') or config.SCHEMA_BY_NAME[
+            'log_dir'].default
+    elif overrides.get('restore_path'):
+        path = overrides['restore_path']
+    else:
+        return None
+    return runtime.read_hparams(checkpoints.run_directory(path))
+
+
+def _network_of(command, saved, networks):
+    """--network, or the checkpoint's network when it was not given; a contradiction is an
+    error (the checkpoint would not fit)."""
+    names = [n.name for n in networks]
+    theirs = (saved or {}).get('network')
+    if theirs not in names or command.overrides.get('mode') not in config.MODEL_MODES:
+        return official.load(command.network)
+    if command.network_given and command.network != theirs:
+        raise UsageError('--network=%s, but %s holds a checkpoint of %s (its hparams.json)' % (
+            command.network, command.overrides.get('eval_dir'), theirs))
+    return official.load(theirs)
+
+
 def resolve_command_line(argv, networks):
-    """(CommandLine, Config) of argv; the demo's settings sit below the user's flags."""
+    """(CommandLine, Config) of argv; the demo's settings sit below the checkpoint's and the
+    user's."""
     command = config.parse_command_line(argv, networks)
-    network = official.load(command.network)
-    overrides = command.overrides
+    overrides = dict(command.overrides)
+    saved = _checkpoint_hparams(overrides)
+    network = _network_of(command, saved, networks)
     if command.demo:
-        overrides = dict(demo.overrides(network), **overrides)
+        below = demo.overrides(network)
+        if saved and overrides.get('mode') in config.MODEL_MODES:
+            below = {k: v for k, v in below.items() if k not in config.CHECKPOINT_KEYS}
+        overrides = dict(below, **overrides)
     if overrides.get('mode') == 'evaluate' and 'eval_dir' in overrides and (
             'log_dir' not in overrides):
         # Evaluating a checkpoint directory writes its log next to the checkpoints, not to
         # a ./results created for it.
-        eval_dir = overrides['eval_dir']
-        overrides['log_dir'] = (eval_dir if os.path.isdir(eval_dir)
-                                else os.path.dirname(os.path.abspath(eval_dir)))
+        overrides['log_dir'] = checkpoints.run_directory(overrides['eval_dir'])
     description = records.read_description(overrides.get('data_dir'))
-    return command, config.resolve(network, overrides, description, networks)
+    return command, config.resolve(network, overrides, description, networks, saved)
 
 
 def main(argv):
@@ -68,12 +97,18 @@ def main(argv):
         if command.list_networks:
             report.list_networks(networks, lambda n: config.resolve(n, other_networks=networks))
             return 0
+        network = official.load(cfg.network)
+        if cfg.mode in ('export', 'predict'):  # no data, no run directory: console only
+            hooks.setup_logging(None, None, 0)
+            if cfg.mode == 'export':
+                export.run(network, cfg)
+                return 0
+            return predict.run(network, cfg)
         run = runtime.build(cfg)
         hooks.setup_logging(cfg.log_dir, cfg.log_name, run.rank)
         if cfg.seed is not None:
             random.seed(cfg.seed)
             np.random.seed(cfg.seed)
-        network = official.load(cfg.network)
         network.run(network, cfg, run)
     except UsageError as e:
         print('error: %s' % e, file=sys.stderr)

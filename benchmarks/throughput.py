@@ -15,11 +15,11 @@ import time
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import numpy as np  # noqa: E402
-import pkg_resources  # noqa: E402  pylint: disable=deprecated-module
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 import official  # noqa: E402
+from benchmarks.environment import tf_distribution  # noqa: E402
 from common import config, demo, input_pipeline, preprocessing, runtime  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -103,15 +103,6 @@ def keras_step(name, cfg):
         return (time.time() - start) / FLAGS.steps
 
 
-def _tf_distribution():
-    for name in ('intel-tensorflow', 'tensorflow', 'tensorflow-gpu'):
-        try:
-            return '%s %s' % (name, pkg_resources.get_distribution(name).version)
-        except pkg_resources.DistributionNotFound:
-            continue
-    return 'tensorflow %s' % tf.__version__
-
-
 def main(argv):
     del argv
     tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.ERROR)
@@ -121,7 +112,7 @@ def main(argv):
     files = input_pipeline.find_files(data_dir, 'train')
     batch = cfg.batch_size
     print('%s, batch %d, %dx%d, %s, %d CPU cores' % (
-        network.name, batch, cfg.image_size, cfg.image_size, _tf_distribution(),
+        network.name, batch, cfg.image_size, cfg.image_size, tf_distribution(),
         os.cpu_count()))
     first, synthetic = train_step(network, cfg, run, _synthetic)
     print('graph build + first step: %.1f s' % first)

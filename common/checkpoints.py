@@ -24,6 +24,11 @@ def _step_of(prefix):
         raise UsageError('cannot read global_step from checkpoint %s' % prefix) from None
 
 
+def run_directory(path):
+    """The directory of a checkpoint path: itself, or the folder of a model.ckpt-N prefix."""
+    return path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+
+
 def list_checkpoints(path):
     """[(step, prefix)] sorted by step, for a directory of model.ckpt-N or one prefix."""
     if os.path.exists(path + '.index'):

@@ -1,6 +1,7 @@
 """The configuration: one schema, the flags defined from it, resolve() and the read-only Config.
 
 Order: SCHEMA defaults < the network's recipe < the dataset's description (num_classes) <
+the checkpoint's hparams.json (what its weights need: sizes, classes, preprocessing) <
 overrides (a plain dict: the command line, a test, a benchmark). resolve() is pure and checks
 every value against the schema; nothing else in the project builds a configuration or reads
 flags. What is learned at run time (backend, record counts, steps) is common/runtime.py's.
@@ -22,7 +23,10 @@ def option(name, kind, default, help_text, choices=None, lower=None, upper=None,
     return Option(name, kind, default, help_text, choices, lower, upper, multiple_of, flag)
 
 
-MODES = ('train', 'evaluate', 'train_and_evaluate')
+MODES = ('train', 'evaluate', 'train_and_evaluate', 'export', 'predict')
+# Modes that read a trained model (--eval_dir) rather than train one.
+MODEL_MODES = ('evaluate', 'export', 'predict')
+EXPORT_FORMATS = ('saved_model', 'frozen_graph', 'onnx')
 PRECISION_MODES = ('allow_mix_precision', 'allow_fp32_to_fp16', 'force_fp16', 'force_fp32',
                    'must_keep_origin_dtype')
 # Names implemented in common/optimizer.py, schedules.py and preprocessing.py (a test keeps
@@ -32,8 +36,8 @@ LR_SCHEDULES = ('cosine_per_epoch', 'linear_to_zero', 'exponential_per_epoch')
 PREPROCESSINGS = ('imagenet_mean_std', 'megvii_bgr', 'inception')
 
 SCHEMA = (
-    option('mode', 'enum', 'train_and_evaluate', 'train | evaluate | train_and_evaluate.',
-           choices=MODES),
+    option('mode', 'enum', 'train_and_evaluate',
+           'train | evaluate | train_and_evaluate | export | predict.', choices=MODES),
     option('device', 'enum', 'auto', 'Where to run; auto picks npu, then gpu, then cpu.',
            choices=('auto', 'npu', 'gpu', 'cpu')),
     option('precision_mode', 'enum', 'allow_mix_precision',
@@ -50,7 +54,8 @@ SCHEMA = (
     option('data_dir', 'str', 'path/data',
            'Directory with train-* and validation-* TFRecord shards.'),
     option('eval_dir', 'str', None,
-           'Checkpoint directory (or one checkpoint prefix) to evaluate; default log_dir.'),
+           'Checkpoint directory (or one checkpoint prefix) to evaluate, export or predict with '
+           '(predict also takes an export directory); default log_dir.'),
     option('log_dir', 'str', './results', 'Output directory: checkpoints, log, hparams.json.'),
     option('log_name', 'str', 'train.log', 'Name of the log file inside log_dir.'),
     option('batch_size', 'int', 32, 'Batch size per device.', lower=1),
@@ -86,8 +91,9 @@ SCHEMA = (
            'Training crops cover at least this fraction of the image (default: the '
            'preprocessing\'s own, 0.08 or 0.1); raise it when objects fill small images.',
            lower=0.01, upper=1.0),
-    option('preprocessing', 'enum', 'imagenet_mean_std', 'Preprocessing by name.',
-           choices=PREPROCESSINGS, flag=False),
+    option('preprocessing', 'enum', 'imagenet_mean_std',
+           'Preprocessing by name (default: the recipe\'s, or the one the checkpoint\'s weights '
+           'expect).', choices=PREPROCESSINGS),
     option('restore_path', 'str', None, 'Checkpoint (file prefix or directory) to fine-tune from.'),
     option('restore_exclude', 'list', None,
            'Variable scopes not restored from restore_path (default: the classifier).'),
@@ -96,6 +102,16 @@ SCHEMA = (
     option('moving_average_decay', 'float', None,
            'Exponential moving average of the weights, used for evaluation; 0: off.',
            lower=0.0, upper=1.0),
+    option('export_dir', 'str', None, 'mode=export: directory to create (must not exist, or '
+           'be empty, unless --overwrite).'),
+    option('export_formats', 'list', None, 'mode=export: any of %s (default: every one whose '
+           'dependencies are installed).' % ', '.join(EXPORT_FORMATS)),
+    option('export_batch_size', 'int', 1, 'mode=export: the frozen graph\'s fixed batch (ATC '
+           'compiles one batch size).', lower=1),
+    option('overwrite', 'bool', False, 'mode=export: replace an existing export directory.'),
+    option('images', 'str', None, 'mode=predict: an image file, a directory or a glob.'),
+    option('top_k', 'int', 5, 'mode=predict / export: classes reported per image.', lower=1),
+    option('output', 'str', None, 'mode=predict: also write the predictions to this CSV file.'),
 )
 SCHEMA_BY_NAME = {o.name: o for o in SCHEMA}
 
@@ -173,20 +189,29 @@ def all_options(networks):
     return options
 
 
-def resolve(network, overrides=None, dataset=None, other_networks=()):
+# What a checkpoint's weights fix, taken from its hparams.json: in the modes that read a
+# model all of these (and the network's own options), when fine-tuning only the preprocessing.
+CHECKPOINT_KEYS = ('num_classes', 'image_size', 'preprocessing', 'moving_average_decay')
+
+
+def resolve(network, overrides=None, dataset=None, other_networks=(), checkpoint=None):
     """Returns the Config of `network` (an official.load record).
 
     dataset: the data directory's description (dataset.json), whose num_classes sits between
-    the recipe and the overrides. other_networks: the registry, so that an option of another
-    network is named as such rather than as unknown.
+    the recipe and the overrides. checkpoint: the hparams.json of the model that --eval_dir
+    (evaluate, export, predict) or --restore_path (fine-tuning) names. other_networks: the
+    registry, so that an option of another network is named as such rather than as unknown.
     """
     overrides = dict(overrides or {})
     options = {o.name: o for o in SCHEMA}
     options.update({o.name: o for o in network.options})
     values = {}
+    saved = _checkpoint_layer(checkpoint, network, overrides.get('mode', options['mode'].default),
+                              overrides)
     for layer, source in ((dict((o.name, o.default) for o in options.values()), 'defaults'),
                           (network.recipe, '%s recipe' % network.name),
                           (_dataset_layer(dataset), 'dataset.json'),
+                          (saved, 'the checkpoint\'s hparams.json'),
                           (overrides, 'overrides')):
         for name, value in layer.items():
             if name not in options:
@@ -214,6 +239,23 @@ def resolve(network, overrides=None, dataset=None, other_networks=()):
         raise UsageError('lr_schedule exponential_per_epoch needs lr_decay_rate')
     values['network'] = network.name
     return Config(values)
+
+
+def _checkpoint_layer(checkpoint, network, mode, overrides):
+    """The values a checkpoint's weights fix; explicit flags that contradict them are an error
+    where the model is used as it is (export, predict)."""
+    if not checkpoint:
+        return {}
+    if mode not in MODEL_MODES:
+        return {k: checkpoint[k] for k in ('preprocessing',) if checkpoint.get(k)}
+    keys = CHECKPOINT_KEYS + tuple(o.name for o in network.options)
+    layer = {k: checkpoint[k] for k in keys if checkpoint.get(k) is not None}
+    fixed = ('num_classes', 'image_size') if mode in ('export', 'predict') else ('num_classes',)
+    for name in fixed:
+        if name in overrides and name in layer and overrides[name] != layer[name]:
+            raise UsageError('--%s=%s differs from the checkpoint\'s %s (its hparams.json); '
+                             'leave the flag out' % (name, overrides[name], layer[name]))
+    return layer
 
 
 def _dataset_layer(dataset):
@@ -252,8 +294,9 @@ def define_flags(flag_values, options, network_names):
             define(opt.name, None, text, lower_bound=opt.lower, upper_bound=opt.upper, **kwargs)
 
 
-CommandLine = collections.namedtuple('CommandLine', ['network', 'overrides', 'list_networks',
-                                                     'demo', 'help'])
+# network_given: whether --network was typed (else the checkpoint's network may decide).
+CommandLine = collections.namedtuple('CommandLine', ['network', 'network_given', 'overrides',
+                                                     'list_networks', 'demo', 'help'])
 HELP_FLAGS = ('-h', '--help', '-help', '--helpfull')
 
 
@@ -273,8 +316,8 @@ def parse_command_line(argv, networks):
                          % ' '.join(repr(a) for a in rest[1:]))
     overrides = {o.name: flag_values[o.name].value for o in options
                  if o.flag and flag_values[o.name].present}
-    return CommandLine(flag_values.network, overrides, flag_values.list_networks,
-                       flag_values.demo, wants_help)
+    return CommandLine(flag_values.network, flag_values['network'].present, overrides,
+                       flag_values.list_networks, flag_values.demo, wants_help)
 
 
 def help_text(network, networks):

@@ -21,12 +21,13 @@ log = logging.getLogger(LOGGER_NAME)
 
 
 def setup_logging(log_dir, log_name, rank):
-    """Rank 0 logs to stdout and <log_dir>/<log_name>; other ranks log only errors."""
+    """Rank 0 logs to stdout and <log_dir>/<log_name> (stdout only when log_dir is None);
+    other ranks log only errors."""
     log.handlers[:] = []
     log.propagate = False
     log.setLevel(logging.INFO if rank == 0 else logging.ERROR)
     handlers = [logging.StreamHandler(sys.stdout)]
-    if rank == 0:
+    if rank == 0 and log_dir is not None:
         try:
             os.makedirs(log_dir, exist_ok=True)
             handlers.append(logging.FileHandler(os.path.join(log_dir, log_name)))

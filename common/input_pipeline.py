@@ -167,7 +167,8 @@ def eval_dataset(files, num_records, preprocess, config, rank, size):
 
     def parse_and_preprocess(serialized):
         encoded, _, label = _parse(serialized, config)
-        return {'image': preprocess(encoded, size_px), 'weight': tf.constant(1.0)}, label
+        image = tf.image.decode_jpeg(encoded, channels=3)
+        return {'image': preprocess(image, size_px), 'weight': tf.constant(1.0)}, label
 
     ds = ds.map(parse_and_preprocess, num_parallel_calls=tf.data.experimental.AUTOTUNE)
     mine = len(range(rank, num_records, size))

@@ -108,7 +108,7 @@ def build(build_network, arguments=None, aux_loss_weight=0.0):
         if is_training and params.get('warm_start'):
             params['warm_start']()  # before weight averages copy the initial values
         predictions = {'classes': tf.argmax(logits, 1, output_type=tf.int32),
-                       'probabilities': tf.nn.softmax(logits)}
+                       'probabilities': tf.nn.softmax(logits), 'logits': logits}
         if mode == MODE_KEYS.PREDICT:
             return tf.estimator.EstimatorSpec(
                 mode, predictions=predictions, scaffold=_average_loading_scaffold(config),

@@ -1,8 +1,10 @@
 """Image preprocessing, chosen by name (PREPROCESSING); networks never copy these functions.
 
 Every train function takes (encoded_jpeg, bboxes [N, 4] ymin/xmin/ymax/xmax, size,
-min_area=its recipe's smallest crop area) and every eval function (encoded_jpeg, size); both
-return a float32 [size, size, 3] image.
+min_area=its recipe's smallest crop area) and decodes only the crop; every eval function takes
+(decoded uint8 RGB image [H, W, 3], size), so that the evaluation pipeline (JPEG records) and
+an exported model (JPEG or PNG bytes, decode_image) share it. Both return float32
+[size, size, 3].
 """
 import tensorflow as tf
 
@@ -32,9 +34,8 @@ def distorted_bbox_crop(encoded, bboxes, size, area_range=(0.08, 1.0),
     return tf.compat.v1.image.resize_bilinear(tf.expand_dims(image, 0), [size, size])[0]
 
 
-def resize_shorter_and_center_crop(encoded, size, crop_fraction=EVAL_CROP_FRACTION):
+def resize_shorter_and_center_crop(image, size, crop_fraction=EVAL_CROP_FRACTION):
     """Resizes the shorter side to size / crop_fraction, keeping the aspect ratio, then crops."""
-    image = tf.image.decode_jpeg(encoded, channels=3)
     shape = tf.cast(tf.shape(image)[:2], tf.float32)
     scale = tf.round(size / crop_fraction) / tf.reduce_min(shape)
     new_shape = tf.cast(tf.round(shape * scale), tf.int32)
@@ -56,8 +57,8 @@ def imagenet_train(encoded, bboxes, size, min_area=0.08):
     return normalize_mean_std(image)
 
 
-def imagenet_eval(encoded, size):
-    return normalize_mean_std(resize_shorter_and_center_crop(encoded, size))
+def imagenet_eval(image, size):
+    return normalize_mean_std(resize_shorter_and_center_crop(image, size))
 
 
 def color_jitter(image, strength):
@@ -85,8 +86,8 @@ def megvii_train(encoded, bboxes, size, min_area=0.08):
     return to_bgr(color_jitter(image, 0.4))
 
 
-def megvii_eval(encoded, size):
-    return to_bgr(resize_shorter_and_center_crop(encoded, size))
+def megvii_eval(image, size):
+    return to_bgr(resize_shorter_and_center_crop(image, size))
 
 
 def fast_color_distortion(image):
@@ -114,9 +115,9 @@ def inception_train(encoded, bboxes, size, min_area=0.1):
     return to_minus_one_one(fast_color_distortion(image))
 
 
-def inception_eval(encoded, size):
+def inception_eval(image, size):
     """Central 87.5% of the image (aspect ratio not kept), bilinear resize."""
-    image = tf.image.convert_image_dtype(tf.image.decode_jpeg(encoded, channels=3), tf.float32)
+    image = tf.image.convert_image_dtype(image, tf.float32)
     image = tf.image.central_crop(image, EVAL_CROP_FRACTION)
     image = tf.compat.v1.image.resize_bilinear(tf.expand_dims(image, 0), [size, size])[0]
     return to_minus_one_one(image)

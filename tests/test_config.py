@@ -1,4 +1,5 @@
 """The configuration: precedence, every resolve-time rejection, and flags that must take effect."""
+import json
 import logging
 import os
 
@@ -37,6 +38,36 @@ def test_precedence_defaults_recipe_dataset_overrides():
     assert chosen.restore_exclude == ('shufflenet_v1/fc',)  # the network's classifier
     assert chosen.eval_dir == chosen.log_dir
     assert from_flags('--network=shufflenet_v1', '--lr=0.2').lr == 0.2
+
+
+def test_a_checkpoints_hparams_fix_what_its_weights_need(tmp_path):
+    """evaluate/export/predict take network, classes, size, preprocessing and the network's
+    options from the checkpoint's hparams.json; fine-tuning takes only its preprocessing."""
+    import train  # pylint: disable=import-outside-toplevel
+    saved = dict(network='amoebanet_d', num_classes=12, image_size=96,
+                 preprocessing='imagenet_mean_std', num_cells=3, moving_average_decay=0.0)
+    (tmp_path / runtime.HPARAMS_FILE).write_text(json.dumps(saved))
+
+    def resolved(*args):
+        return train.resolve_command_line(['train.py'] + list(args), NETWORKS)[1]
+
+    for mode in config.MODEL_MODES:
+        cfg = resolved('--mode=' + mode, '--eval_dir=%s' % tmp_path)
+        assert (cfg.network, cfg.num_classes, cfg.image_size, cfg.preprocessing, cfg.num_cells,
+                cfg.moving_average_decay) == ('amoebanet_d', 12, 96, 'imagenet_mean_std', 3, 0.0)
+    # the user's explicit choice wins where it can (another evaluation size, preprocessing)
+    cfg = resolved('--mode=evaluate', '--eval_dir=%s' % tmp_path, '--image_size=128',
+                   '--preprocessing=inception')
+    assert (cfg.image_size, cfg.preprocessing) == (128, 'inception')
+    for args, message in ((['--mode=export', '--image_size=128'], '--image_size=128 differs'),
+                          (['--mode=evaluate', '--num_classes=10'], '--num_classes=10 differs'),
+                          (['--mode=predict', '--network=vgg16'], 'holds a checkpoint of amoebanet_d')):
+        with pytest.raises(UsageError, match=message):
+            resolved('--eval_dir=%s' % tmp_path, *args)
+    cfg = resolved('--mode=train', '--network=amoebanet_d', '--restore_path=%s' % tmp_path)
+    assert (cfg.preprocessing, cfg.num_classes, cfg.image_size) == (
+        'imagenet_mean_std', 1000, 224)  # the recipe's inception gave way; the rest is the run's
+    assert resolved('--mode=train', '--network=amoebanet_d').preprocessing == 'inception'
 
 
 def test_config_is_read_only():

@@ -79,12 +79,8 @@ def test_eval_resize_keeps_aspect_ratio():
     side to 37 and cropping 32x32 from the middle, the band is still in the middle."""
     pixels = np.full([40, 80, 3], 255, np.uint8)
     pixels[:, 39:41] = 0
-    out = io.BytesIO()
-    Image.fromarray(pixels).save(out, format='PNG')  # lossless, then as JPEG bytes below
-    jpeg = io.BytesIO()
-    Image.open(out).save(jpeg, format='JPEG', quality=100)
     with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
-        image = sess.run(preprocessing.resize_shorter_and_center_crop(jpeg.getvalue(), 32))
+        image = sess.run(preprocessing.resize_shorter_and_center_crop(tf.constant(pixels), 32))
     assert image.shape == (32, 32, 3)
     column_means = image.mean(axis=(0, 2))
     assert abs(int(np.argmin(column_means)) - 15.5) <= 1.5  # squashing would keep it too,
@@ -169,10 +165,8 @@ def test_missing_and_empty_data_dir(tmp_path):
 def test_megvii_preprocessing_is_bgr_0_255():
     pixels = np.zeros([40, 60, 3], np.uint8)
     pixels[..., 0] = 250  # pure red
-    out = io.BytesIO()
-    Image.fromarray(pixels).save(out, format='JPEG', quality=100)
     with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
-        image = sess.run(preprocessing.megvii_eval(out.getvalue(), 32))
+        image = sess.run(preprocessing.megvii_eval(tf.constant(pixels), 32))
     assert image.shape == (32, 32, 3)
     blue, green, red = image[..., 0].mean(), image[..., 1].mean(), image[..., 2].mean()
     assert red > 240 and blue < 10 and green < 10  # BGR order, 0..255, not normalized
@@ -184,7 +178,7 @@ def test_inception_preprocessing_is_minus_one_to_one():
     pixels[4:60, 4:60] = 255  # a white square whose border the central crop removes
     with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
         encoded = tf.image.encode_jpeg(tf.constant(pixels), quality=100)
-        evaluated = sess.run(preprocessing.inception_eval(encoded, 32))
+        evaluated = sess.run(preprocessing.inception_eval(tf.constant(pixels), 32))
         trained = sess.run([preprocessing.inception_train(encoded, tf.zeros([0, 4]), 32)
                             for _ in range(8)])
     assert evaluated.shape == (32, 32, 3)

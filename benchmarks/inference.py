@@ -1,0 +1,143 @@
+"""Inference throughput and latency of an exported network: the frozen graph in a plain TF
+session, the SavedModel, and onnxruntime on the ONNX file, side by side in one run.
+
+    python -m benchmarks.inference --network=densenet121 [--eval_dir=CHECKPOINTS]
+
+Without --eval_dir the network is exported from randomly initialized weights at its recipe's
+image size (speed does not depend on the values). Prints images/s at batch 1, 8 and 32 and
+the p50/p99 latency of single images, and each runtime's throughput as a ratio of
+onnxruntime's (this machine is shared: compare ratios, not absolute figures).
+"""
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+import official  # noqa: E402
+from benchmarks.environment import tf_distribution  # noqa: E402
+from common import config, export, hooks, model_fn, runtime  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum('network', 'densenet121', official.NETWORK_NAMES, 'Network to measure.')
+flags.DEFINE_string('eval_dir', None, 'Checkpoint directory to export; default: random weights.')
+flags.DEFINE_integer('image_size', None, 'Image size (default: the recipe\'s).', lower_bound=16)
+flags.DEFINE_list('batch_sizes', ['1', '8', '32'], 'Batch sizes to measure.')
+flags.DEFINE_float('seconds', 3.0, 'Timed seconds per measurement (after two warm-up runs).',
+                   lower_bound=0.1)
+
+LATENCY_RUNS = 50
+
+
+def random_checkpoint(network, directory, image_size):
+    """A checkpoint of freshly initialized weights with the hparams.json export reads."""
+    overrides = dict(mode='evaluate', moving_average_decay=0, log_dir=directory,
+                     eval_dir=directory)
+    if image_size:
+        overrides['image_size'] = image_size
+    cfg = config.resolve(network, overrides)
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        size = cfg.image_size
+        network.model_fn({'image': tf.compat.v1.placeholder(tf.float32, [1, size, size, 3])},
+                         None, tf.estimator.ModeKeys.PREDICT,
+                         dict(config=cfg, runtime=runtime.fixed(cfg)))
+        session.run(tf.compat.v1.global_variables_initializer())
+        saver = tf.compat.v1.train.Saver(model_fn.model_variables() + [
+            tf.compat.v1.train.get_global_step()])
+        saver.save(session, os.path.join(directory, 'model.ckpt'), global_step=0,
+                   write_meta_graph=False)
+    with open(os.path.join(directory, runtime.HPARAMS_FILE), 'w') as f:
+        json.dump(cfg.as_dict(), f)
+
+
+def _measure(run, images, seconds):
+    """(images/s, per-call latencies in ms) of run(images)."""
+    run(images)
+    run(images)
+    latencies = []
+    start = time.time()
+    while time.time() - start < seconds or len(latencies) < 3:
+        begin = time.time()
+        run(images)
+        latencies.append(1000.0 * (time.time() - begin))
+    return len(images) * len(latencies) / (time.time() - start), latencies
+
+
+def frozen_graph_runner(export_dir, batch_size):
+    graph_def = tf.compat.v1.GraphDef()
+    with open(os.path.join(export_dir, export.FROZEN_GRAPH), 'rb') as f:
+        graph_def.ParseFromString(f.read())
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.import_graph_def(export.with_batch_size(graph_def, batch_size), name='')
+    session = tf.compat.v1.Session(graph=graph)
+    return lambda images: session.run('logits:0', {'input:0': images})
+
+
+def saved_model_runner(export_dir):
+    graph = tf.Graph()
+    session = tf.compat.v1.Session(graph=graph)
+    with graph.as_default():
+        meta = tf.compat.v1.saved_model.load(session, ['serve'],
+                                             os.path.join(export_dir, export.SAVED_MODEL))
+    signature = meta.signature_def['serving_default']
+    output, image_input = signature.outputs['logits'].name, signature.inputs['images'].name
+    return lambda images: session.run(output, {image_input: images})
+
+
+def onnx_runner(export_dir):
+    import onnxruntime  # pylint: disable=import-outside-toplevel
+    session = onnxruntime.InferenceSession(os.path.join(export_dir, export.ONNX_MODEL),
+                                           providers=['CPUExecutionProvider'])
+    return lambda images: session.run(['logits:0'], {'input:0': images})[0]
+
+
+def main(argv):
+    del argv
+    tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.ERROR)
+    hooks.setup_logging(None, None, 0)
+    network = official.load(FLAGS.network)
+    work = tempfile.mkdtemp(prefix='inference_benchmark_')
+    source = FLAGS.eval_dir
+    if not source:
+        source = os.path.join(work, 'checkpoint')
+        os.makedirs(source)
+        random_checkpoint(network, source, FLAGS.image_size)
+    overrides = dict(mode='export', eval_dir=source, export_dir=os.path.join(work, 'export'))
+    cfg = config.resolve(network, overrides, checkpoint=runtime.read_hparams(source))
+    export.run(network, cfg)
+    size = cfg.image_size
+    print('%s, %dx%d, %s, onnxruntime, %d CPU cores' % (
+        network.name, size, size, tf_distribution(), os.cpu_count()))
+    runners = {'onnxruntime': lambda b: onnx_runner(cfg.export_dir),
+               'frozen graph (TF session)': lambda b: frozen_graph_runner(cfg.export_dir, b),
+               'SavedModel (TF session)': lambda b: saved_model_runner(cfg.export_dir)}
+    rng = np.random.RandomState(0)
+    print('images/s at each batch (ratio to onnxruntime), latency at batch 1')
+    print('%-27s%s  p50 / p99 ms' % ('runtime', ''.join(
+        '%20s' % ('batch %s' % b) for b in FLAGS.batch_sizes)))
+    reference = {}
+    for name, make in runners.items():
+        cells, latency = [], ''
+        for batch in (int(b) for b in FLAGS.batch_sizes):
+            images = rng.uniform(-2, 2, [batch, size, size, 3]).astype(np.float32)
+            rate, latencies = _measure(make(batch), images, FLAGS.seconds)
+            reference.setdefault(batch, rate)
+            cells.append('%20s' % ('%.1f (%.2f)' % (rate, rate / reference[batch])))
+            if batch == 1:
+                latency = '%.1f / %.1f' % (np.percentile(latencies, 50),
+                                           np.percentile(latencies, 99))
+        print('%-27s%s  %s' % (name, ''.join(cells), latency))
+    shutil.rmtree(work)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(app.run(main))
