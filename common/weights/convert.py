@@ -28,15 +28,6 @@ def table(network_name):
     return importlib.import_module('official.%s.weights' % network_name)
 
 
-def zoo_shapes(network, num_classes, image_size, options):
-    """{name: shape} of the network's model variables, as training builds them (with any
-    auxiliary head), in a scratch graph."""
-    with tf.Graph().as_default():
-        images = tf.compat.v1.placeholder(tf.float32, [1, image_size, image_size, 3])
-        network.build(images, True, num_classes, **options)
-        return {v.op.name: tuple(v.shape.as_list()) for v in model_fn.model_variables()}
-
-
 def _check_output_dir(output_dir):
     if os.path.exists(output_dir) and (not os.path.isdir(output_dir) or os.listdir(output_dir)):
         raise UsageError('--output_dir=%s exists and is not an empty directory; give a new one'
@@ -46,37 +37,41 @@ def _check_output_dir(output_dir):
     return parent
 
 
-def _write_checkpoint(directory, network, plan, reference, image_size, options, averages):
-    """Builds the training graph, loads the converted tensors (the fresh classifier keeps its
+def _build(network, num_classes, image_size, options):
+    """{name: variable} of the network's model variables as training builds them (with any
+    auxiliary head), in the current graph."""
+    images = tf.compat.v1.placeholder(tf.float32, [1, image_size, image_size, 3])
+    network.build(images, True, num_classes, **options)
+    return {v.op.name: v for v in model_fn.model_variables()}
+
+
+def _write_checkpoint(directory, variables, plan, reference, averages):
+    """Loads the converted tensors into `variables` (the fresh classifier keeps its
     initializer's values) and saves model.ckpt-0 with relative paths in `checkpoint`."""
-    with tf.Graph().as_default():
-        images = tf.compat.v1.placeholder(tf.float32, [1, image_size, image_size, 3])
-        network.build(images, True, plan.num_classes, **options)
-        global_step = tf.compat.v1.train.get_or_create_global_step()
-        variables = {v.op.name: v for v in model_fn.model_variables()}
-        saved = dict(variables, global_step=global_step)
-        copies = {}
-        if averages:  # the recipe evaluates averaged weights: they start as the weights
-            for name, var in variables.items():
-                copies[name] = tf.compat.v1.Variable(
-                    tf.zeros(var.shape, var.dtype.base_dtype), trainable=False,
-                    collections=[], name=name + AVERAGE)
-                saved[name + AVERAGE] = copies[name]
-        # One run for all assignments: a run per variable would prune the graph each time.
-        feeds, assigns = {}, []
-        for item in plan.assignments:
-            var = variables[item.target]
-            value = tf.compat.v1.placeholder(var.dtype.base_dtype, var.shape)
-            assigns.append(var.assign(value))
-            feeds[value] = np.ascontiguousarray(item.layout.apply(reference.get(item.source)),
-                                                np.float32)
-        saver = tf.compat.v1.train.Saver(saved, save_relative_paths=True)
-        with tf.compat.v1.Session() as session:
-            session.run(tf.compat.v1.global_variables_initializer())
-            session.run(assigns, feeds)
-            session.run([copy.assign(variables[name]) for name, copy in copies.items()])
-            saver.save(session, os.path.join(directory, CHECKPOINT_NAME), global_step=0,
-                       write_meta_graph=False)
+    global_step = tf.compat.v1.train.get_or_create_global_step()
+    saved = dict(variables, global_step=global_step)
+    copies = {}
+    if averages:  # the recipe evaluates averaged weights: they start as the weights
+        for name, var in variables.items():
+            copies[name] = tf.compat.v1.Variable(
+                tf.zeros(var.shape, var.dtype.base_dtype), trainable=False,
+                collections=[], name=name + AVERAGE)
+            saved[name + AVERAGE] = copies[name]
+    # One run for all assignments: a run per variable would prune the graph each time.
+    feeds, assigns = {}, []
+    for item in plan.assignments:
+        var = variables[item.target]
+        value = tf.compat.v1.placeholder(var.dtype.base_dtype, var.shape)
+        assigns.append(var.assign(value))
+        feeds[value] = np.ascontiguousarray(item.layout.apply(reference.get(item.source)),
+                                            np.float32)
+    saver = tf.compat.v1.train.Saver(saved, save_relative_paths=True)
+    with tf.compat.v1.Session() as session:
+        session.run(tf.compat.v1.global_variables_initializer())
+        session.run(assigns, feeds)
+        session.run([copy.assign(variables[name]) for name, copy in copies.items()])
+        saver.save(session, os.path.join(directory, CHECKPOINT_NAME), global_step=0,
+                   write_meta_graph=False)
 
 
 def convert(network_name, source_path, output_dir, num_classes=None, image_size=None,
@@ -101,24 +96,27 @@ def convert(network_name, source_path, output_dir, num_classes=None, image_size=
     if classes is None:
         source_classes = names.source_classes(reference.shapes)
         classes = source_classes - 1 if names.SOURCE.background_class else source_classes
-    shapes = zoo_shapes(network, classes, image_size, options)
-    plan = mapping.plan(reference.shapes, names, shapes, network.classifier_scopes, classes)
-    temporary = tempfile.mkdtemp(prefix=os.path.basename(os.path.abspath(output_dir)) + '.',
-                                 suffix='.partial', dir=parent)
-    try:
-        _write_checkpoint(temporary, network, plan, reference, image_size, options,
-                          bool(network.recipe.get('moving_average_decay')))
-        record = dict(network=network_name, num_classes=plan.num_classes, image_size=image_size,
-                      preprocessing=names.SOURCE.preprocessing, label_offset=plan.label_offset,
-                      imported_from=os.path.abspath(reference.path),
-                      reference=names.SOURCE.reference,
-                      fresh_variables=plan.fresh, **options)
-        with open(os.path.join(temporary, runtime.HPARAMS_FILE), 'w') as f:
-            json.dump(record, f, indent=2, sort_keys=True)
-        if os.path.isdir(output_dir):
-            os.rmdir(output_dir)  # empty: checked above
-        os.rename(temporary, output_dir)
-    finally:
-        if os.path.isdir(temporary):
-            shutil.rmtree(temporary)
+    with tf.Graph().as_default():
+        variables = _build(network, classes, image_size, options)
+        shapes = {name: tuple(v.shape.as_list()) for name, v in variables.items()}
+        plan = mapping.plan(reference.shapes, names, shapes, network.classifier_scopes, classes)
+        temporary = tempfile.mkdtemp(prefix=os.path.basename(os.path.abspath(output_dir)) + '.',
+                                     suffix='.partial', dir=parent)
+        try:
+            _write_checkpoint(temporary, variables, plan, reference,
+                              bool(network.recipe.get('moving_average_decay')))
+            record = dict(network=network_name, num_classes=plan.num_classes,
+                          image_size=image_size, preprocessing=names.SOURCE.preprocessing,
+                          label_offset=plan.label_offset,
+                          imported_from=os.path.abspath(reference.path),
+                          reference=names.SOURCE.reference, fresh_variables=plan.fresh,
+                          **options)
+            with open(os.path.join(temporary, runtime.HPARAMS_FILE), 'w') as f:
+                json.dump(record, f, indent=2, sort_keys=True)
+            if os.path.isdir(output_dir):
+                os.rmdir(output_dir)  # empty: checked above
+            os.rename(temporary, output_dir)  # the directory appears complete or not at all
+        finally:
+            if os.path.isdir(temporary):
+                shutil.rmtree(temporary)
     return plan

@@ -206,11 +206,11 @@ def read(path):
 
 def read_state_dict(path):
     """{name: array} of a .pth file: a state dict, or a dict holding one under 'state_dict'
-    (megvii's checkpoints); 'module.' prefixes of DataParallel are dropped."""
+    (megvii's training checkpoints). Names are kept as saved (a network's name table knows
+    its reference's prefixes, such as DataParallel's 'module.')."""
     obj = read(path)
     if isinstance(obj, dict) and 'state_dict' in obj and isinstance(obj['state_dict'], dict):
         obj = obj['state_dict']
     if not isinstance(obj, dict) or not all(isinstance(v, np.ndarray) for v in obj.values()):
         raise UsageError('%s holds no state dict (a dict of tensors)' % path)
-    return collections.OrderedDict(
-        (k[len('module.'):] if k.startswith('module.') else k, v) for k, v in obj.items())
+    return collections.OrderedDict(obj)

@@ -15,6 +15,7 @@ SOURCE = Source('megvii ShuffleNet-Series', 'the 1.0x (group=3) checkpoint',
 MAIN = {('1', '0'): 'conv1', ('1', '1'): 'bn1', ('1', '3'): 'dw', ('1', '4'): 'bn2',
         ('2', '0'): 'conv2', ('2', '1'): 'bn3'}
 TOP = {'first_conv.0': 'conv1', 'first_conv.1': 'conv1_bn', 'classifier.0': 'fc'}
+PREFIX = 'module.'
 _UNIT = re.compile(r'^features\.(\d+)\.branch_main_([12])\.(\d+)$')
 
 
@@ -30,6 +31,9 @@ def unit_scope(index):
 
 
 def _scope_of(module):
+    # megvii saves its DataParallel model: every name starts with 'module.'
+    if module.startswith(PREFIX):
+        module = module[len(PREFIX):]
     if module in TOP:
         return NETWORK + '/' + TOP[module]
     match = _UNIT.match(module)
@@ -46,4 +50,5 @@ def destinations(shapes, zoo_names):
 
 
 def source_classes(shapes):
-    return shapes['classifier.0.weight'][0]
+    name = next(n for n in shapes if n in ('classifier.0.weight', PREFIX + 'classifier.0.weight'))
+    return shapes[name][0]
