@@ -70,10 +70,11 @@ def size_options(values):
 
 def report(values, plan):
     """What was converted, what was left fresh, and how to use the directory."""
-    lines = ['%s: %d reference tensors -> %d variables of %s (ignored: %d, %s)' % (
-        values.source, len(plan.assignments) + len(plan.ignored) + len(plan.fresh),
-        len(plan.assignments), values.network, len(plan.ignored),
-        'batch-norm counters and training state' if plan.ignored else 'none')]
+    lines = ['%s: %d reference tensors: %d converted into the variables of %s, %d ignored '
+             '(batch-norm counters, training state)%s' % (
+                 values.source, len(plan.assignments) + len(plan.ignored) + len(plan.fresh),
+                 len(plan.assignments), values.network, len(plan.ignored),
+                 ', %d of the classifier not used' % len(plan.fresh) if plan.fresh else '')]
     if plan.fresh:
         lines.append('classifier: the reference has %d classes, --num_classes=%d: %s freshly '
                      'initialized; fine-tune them (train.py --restore_path=%s excludes the '

@@ -259,14 +259,23 @@ def test_label_mapping_follows_the_sorted_synsets(tmp_path):
     items = build_imagenet_tfrecords.list_split(str(tmp_path / 'train'), labels, None)
     stored = {synset: label for _, label, synset, _, _ in items}
     torchvision_class = {s: k for k, s in enumerate(sorted(synsets))}  # tench, goldfish, ...
-    for network, source in (('densenet121', 'densenet121.pth'),
-                            ('shufflenet_v1', 'shufflenet_v1_legacy.pth')):
-        options, _, _, _ = fixture_spec(network)
-        output = str(tmp_path / network)
-        convert.convert(network, os.path.join(WEIGHTS, source), output, options=options)
-        offset = runtime.read_hparams(output)['label_offset']
-        assert {s: label - offset for s, label in stored.items()} == torchvision_class
+    options, _, _, _ = fixture_spec('densenet121')
+    output = str(tmp_path / 'densenet121')
+    convert.convert('densenet121', os.path.join(WEIGHTS, 'densenet121.pth'), output,
+                    options=options)
+    offset = runtime.read_hparams(output)['label_offset']
+    assert {s: label - offset for s, label in stored.items()} == torchvision_class
     assert stored['n01440764'] == 1  # tench: slim's label 1, torchvision's class 0
+    # megvii's 1000 classes too; tensorflow/tpu's 1001 keep background 0 only on request
+    for network, classes, offset in (('shufflenet_v1', None, 1), ('amoebanet_d', None, 1),
+                                     ('amoebanet_d', 1001, 0)):
+        source = read_list(os.path.join(DATA, 'reference_names', network + '.txt'))
+        zoo = read_list(os.path.join(DATA, 'variables', network + '.txt'))
+        if classes:
+            zoo = {k: v[:-1] + (classes,) if v[-1:] == (1000,) else v for k, v in zoo.items()}
+        plan = mapping.plan(source, convert.table(network), zoo,
+                            official.load(network).classifier_scopes, classes)
+        assert plan.label_offset == offset and plan.fresh == [], network
 
 
 def test_hparams_record_the_input_convention(tmp_path):
@@ -422,3 +431,16 @@ def test_tpu_checkpoint_from_the_command_line_gives_its_logits(tmp_path):
     assert 'amoebanet_d/final_layer/FC/kernel/ExponentialMovingAverage' in stored
     result = _import(['--network=vgg16', '--num_cells=3', '--source=x', '--output_dir=y'])
     assert result.returncode == 2 and 'does not apply to --network=vgg16' in result.stderr
+
+
+@pytest.mark.parametrize('name', ['densenet121.pth', 'densenet121_legacy.pth'])
+def test_a_truncated_or_foreign_file_is_one_error(name, tmp_path):
+    data = open(os.path.join(WEIGHTS, name), 'rb').read()
+    cut = tmp_path / 'cut.pth'
+    cut.write_bytes(data[:len(data) // 2])
+    with pytest.raises(UsageError, match='cut.pth'):
+        pth.read(str(cut))
+    text = tmp_path / 'notes.pth'
+    text.write_text('not a checkpoint\n')
+    with pytest.raises(UsageError, match='neither a zip nor a legacy torch checkpoint'):
+        pth.read(str(text))

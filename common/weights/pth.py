@@ -59,16 +59,6 @@ def _rebuild_parameter(data, *unused):
     return data
 
 
-# (module, name) -> what the unpickler gives for it; nothing else is ever resolved.
-_ALLOWED = {
-    ('collections', 'OrderedDict'): collections.OrderedDict,
-    ('torch._utils', '_rebuild_tensor'): _rebuild_tensor,
-    ('torch._utils', '_rebuild_tensor_v2'): _rebuild_tensor,
-    ('torch._utils', '_rebuild_parameter'): _rebuild_parameter,
-}
-_ALLOWED.update({('torch', name): _StorageType(name) for name in STORAGE_DTYPES})
-
-
 class _RestrictedUnpickler(pickle.Unpickler):
     """Resolves only _ALLOWED globals; storages come from `load_storage(persistent id)`."""
 
@@ -152,11 +142,12 @@ def _read_legacy(path):
         keys = _load(f, lambda pid: None, path)
         storages = {}
         for key in keys:
-            (numel,) = struct.unpack('<q', f.read(8))
+            count = f.read(8)
+            numel = struct.unpack('<q', count)[0] if len(count) == 8 else -1
             dtype = wanted[key].dtype if key in wanted else 'u1'
             itemsize = 2 if dtype == 'bfloat16' else np.dtype(dtype).itemsize
-            raw = f.read(numel * itemsize)
-            if len(raw) != numel * itemsize:
+            raw = f.read(numel * itemsize) if numel >= 0 else b''
+            if numel < 0 or len(raw) != numel * itemsize:
                 raise UsageError('%s: truncated (storage %s)' % (path, key))
             storages[key] = _to_numpy(raw, dtype)
     return _resolve_pending(obj, storages, path)
@@ -186,13 +177,20 @@ def _resolve_pending(obj, storages, path):
 
 
 def _rebuild_any(storage, *args):
+    """torch._utils._rebuild_tensor(_v2): now, or once a legacy file's storage is read."""
     if isinstance(storage, _Pending):
         return _PendingTensor(storage.key, args)
     return _rebuild_tensor(storage, *args)
 
 
-_ALLOWED[('torch._utils', '_rebuild_tensor')] = _rebuild_any
-_ALLOWED[('torch._utils', '_rebuild_tensor_v2')] = _rebuild_any
+# (module, name) -> what the unpickler gives for it; nothing else is ever resolved.
+_ALLOWED = {
+    ('collections', 'OrderedDict'): collections.OrderedDict,
+    ('torch._utils', '_rebuild_tensor'): _rebuild_any,
+    ('torch._utils', '_rebuild_tensor_v2'): _rebuild_any,
+    ('torch._utils', '_rebuild_parameter'): _rebuild_parameter,
+}
+_ALLOWED.update({('torch', name): _StorageType(name) for name in STORAGE_DTYPES})
 
 
 def read(path):
