@@ -3,7 +3,6 @@ from them), every tensor accounted for, and the converted checkpoints giving the
 own logits (fixtures written by tests/fixtures/make_reference_weights.py with the references'
 code)."""
 import collections
-import io
 import json
 import os
 import pickle
@@ -444,3 +443,15 @@ def test_a_truncated_or_foreign_file_is_one_error(name, tmp_path):
     text.write_text('not a checkpoint\n')
     with pytest.raises(UsageError, match='neither a zip nor a legacy torch checkpoint'):
         pth.read(str(text))
+
+
+def test_tpu_checkpoints_are_given_as_prefix_or_directory(tmp_path):
+    directory = os.path.join(WEIGHTS, 'amoebanet_d')
+    prefix = os.path.join(directory, 'model.ckpt-7')
+    assert sources.checkpoint_prefix(directory) == prefix
+    assert sources.checkpoint_prefix(prefix) == prefix
+    reference = sources.read(directory, 'tf_checkpoint')
+    assert reference.shapes['final_layer/FC/biases'] == (11,)
+    assert reference.get('final_layer/FC/biases').shape == (11,)
+    with pytest.raises(UsageError, match='no TF checkpoints'):
+        sources.checkpoint_prefix(str(tmp_path))
