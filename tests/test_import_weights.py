@@ -455,3 +455,13 @@ def test_tpu_checkpoints_are_given_as_prefix_or_directory(tmp_path):
     assert reference.get('final_layer/FC/biases').shape == (11,)
     with pytest.raises(UsageError, match='no TF checkpoints'):
         sources.checkpoint_prefix(str(tmp_path))
+
+
+def test_two_tensors_for_one_variable_stop_the_conversion():
+    source = read_list(os.path.join(DATA, 'reference_names', 'shufflenet_v1.txt'))
+    zoo = read_list(os.path.join(DATA, 'variables', 'shufflenet_v1.txt'))
+    source['first_conv.0.weight'] = source['module.first_conv.0.weight']  # without 'module.'
+    with pytest.raises(UsageError, match=r'reference tensors module.first_conv.0.weight and '
+                       r'first_conv.0.weight both map to shufflenet_v1/conv1/kernel'):
+        mapping.plan(source, convert.table('shufflenet_v1'), zoo,
+                     official.load('shufflenet_v1').classifier_scopes)

@@ -45,7 +45,15 @@ def read_tf_checkpoint(path):
                          % (prefix, e.message.splitlines()[0])) from None
     shapes = collections.OrderedDict(
         (k, tuple(v)) for k, v in sorted(reader.get_variable_to_shape_map().items()))
-    return Reference(prefix, shapes, lambda name: np.asarray(reader.get_tensor(name)))
+
+    def get(name):
+        try:
+            return np.asarray(reader.get_tensor(name))
+        except tf.errors.OpError as e:  # a damaged or truncated data file
+            raise UsageError('cannot read %s from TF checkpoint %s: %s'
+                             % (name, prefix, e.message.splitlines()[0])) from None
+
+    return Reference(prefix, shapes, get)
 
 
 READERS = {'pth': read_pth, 'tf_checkpoint': read_tf_checkpoint}
