@@ -465,3 +465,13 @@ def test_two_tensors_for_one_variable_stop_the_conversion():
                        r'first_conv.0.weight both map to shufflenet_v1/conv1/kernel'):
         mapping.plan(source, convert.table('shufflenet_v1'), zoo,
                      official.load('shufflenet_v1').classifier_scopes)
+
+
+def test_a_file_of_another_network_is_named_as_such(tmp_path):
+    with pytest.raises(UsageError, match='a file for another network'):
+        convert.convert('vgg16', os.path.join(WEIGHTS, 'densenet121.pth'), str(tmp_path / 'o'))
+    with pytest.raises(UsageError, match=r'reference tensor features.conv0.weight \(16x3x7x7\) '
+                       r'maps to no variable of the zoo\'s vgg16'):
+        convert.convert('vgg16', os.path.join(WEIGHTS, 'densenet121.pth'), str(tmp_path / 'o'),
+                        num_classes=10)
+    assert not (tmp_path / 'o').exists()

@@ -92,10 +92,7 @@ def convert(network_name, source_path, output_dir, num_classes=None, image_size=
     if image_size < network.min_image_size:
         raise UsageError('--image_size=%d is too small for %s%s; use --image_size >= %d' % (
             image_size, network_name, network.min_image_size_reason, network.min_image_size))
-    classes = num_classes
-    if classes is None:
-        source_classes = names.source_classes(reference.shapes)
-        classes = source_classes - 1 if names.SOURCE.background_class else source_classes
+    classes = num_classes or mapping.offered_classes(names, reference.shapes)
     with tf.Graph().as_default():
         variables = _build(network, classes, image_size, options)
         shapes = {name: tuple(v.shape.as_list()) for name, v in variables.items()}

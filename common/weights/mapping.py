@@ -56,6 +56,22 @@ def _shape(shape):
     return 'x'.join(map(str, shape)) or 'scalar'
 
 
+def source_classes(table, source):
+    """The reference's class count, read from its classifier's shape."""
+    try:
+        return table.source_classes(source)
+    except (KeyError, StopIteration, IndexError):
+        raise UsageError('the reference has no classifier tensor of %s\'s reference (%s): '
+                         'a file for another network?' % (table.NETWORK, table.SOURCE.reference)
+                         ) from None
+
+
+def offered_classes(table, source):
+    """The classes a converted classifier has by default: the reference's, less
+    tensorflow/tpu's background class."""
+    return source_classes(table, source) - (1 if table.SOURCE.background_class else 0)
+
+
 def plan(source, table, zoo_shapes, classifier_scopes, num_classes=None):
     """The Plan of converting `source` ({reference name: shape}) with a network's name table
     (official/<net>/weights.py) to the zoo variables {name: shape}.
@@ -71,12 +87,12 @@ def plan(source, table, zoo_shapes, classifier_scopes, num_classes=None):
         raise UsageError('reference tensor %s (%s) maps to no variable of the zoo\'s %s%s' % (
             unmapped[0], _shape(source[unmapped[0]]), table.NETWORK,
             ' (and %d more)' % (len(unmapped) - 1) if len(unmapped) > 1 else ''))
-    source_classes = table.source_classes(source)
+    classes = source_classes(table, source)
     background = table.SOURCE.background_class
-    offered = source_classes - 1 if background else source_classes
+    offered = offered_classes(table, source)
     if num_classes is None:
         num_classes = offered
-    keep_classifier = num_classes in (offered, source_classes)
+    keep_classifier = num_classes in (offered, classes)
     drop_background = background and num_classes == offered
     assignments, fresh, ignored, by_target = [], set(), [], {}
     for name, destination in destinations.items():
@@ -93,7 +109,7 @@ def plan(source, table, zoo_shapes, classifier_scopes, num_classes=None):
         by_target[target] = name
         converted = tuple(layout.shape(source[name]))
         # The classifier's (and an auxiliary head's) class axis is the last one in the zoo.
-        if _in_scopes(target, classifier_scopes) and converted[-1:] == (source_classes,):
+        if _in_scopes(target, classifier_scopes) and converted[-1:] == (classes,):
             if not keep_classifier:
                 fresh.add(target)
                 continue
@@ -110,5 +126,5 @@ def plan(source, table, zoo_shapes, classifier_scopes, num_classes=None):
             continue
         raise UsageError('zoo variable %s (%s) receives nothing from the reference (%s tensors '
                          'read)' % (target, _shape(zoo_shapes[target]), len(source)))
-    label_offset = 0 if (background and num_classes == source_classes) else 1
-    return Plan(assignments, sorted(fresh), ignored, num_classes, source_classes, label_offset)
+    label_offset = 0 if (background and num_classes == classes) else 1
+    return Plan(assignments, sorted(fresh), ignored, num_classes, classes, label_offset)

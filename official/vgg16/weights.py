@@ -2,6 +2,8 @@
 (features.<i>, classifier.<i>); the convs are renumbered as conv<block>_<index> by walking the
 indices (a pool sits between two blocks), and fc6's rows are reordered from torch's NCHW
 flatten to the zoo's NHWC one."""
+import re
+
 from common.weights import layouts, mapping
 from common.weights.source import Source
 from official.vgg16 import vgg16
@@ -9,13 +11,14 @@ from official.vgg16 import vgg16
 NETWORK = 'vgg16'
 SOURCE = Source('torchvision', 'vgg16-397923af.pth', 'download.pytorch.org/models/', 71.592,
                 'pth', 'imagenet_mean_std', False)
+_FEATURE = re.compile(r'^features\.(\d+)\.')
 FC_LAYERS = {'classifier.0': 'fc6', 'classifier.3': 'fc7', 'classifier.6': 'fc8'}
 
 
 def _conv_scopes(shapes):
     """{features.<i>: conv<block>_<index>}: within a block a conv is 2 modules after the last
     (conv, ReLU); a max pool in between makes it 3."""
-    indices = sorted({int(n.split('.')[1]) for n in shapes if n.startswith('features.')})
+    indices = sorted({int(m.group(1)) for m in map(_FEATURE.match, shapes) if m})
     scopes, block, index, previous = {}, 1, 0, None
     for i in indices:
         if previous is not None and i - previous > 2:
