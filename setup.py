@@ -6,8 +6,9 @@ setup(
     version='0.1.0',
     description='TF 1.15 Estimator ImageNet classifiers for Ascend 910, GPU and CPU',
     python_requires='>=3.7,<3.8',
-    packages=find_packages(include=['common', 'official', 'official.*', 'tfrecord_tools', 'benchmarks']),
-    py_modules=['train'],
+    packages=find_packages(include=['common', 'common.*', 'official', 'official.*', 'tfrecord_tools',
+                                    'benchmarks']),
+    py_modules=['train', 'import_weights'],
     install_requires=[
         'absl-py',
         'numpy',

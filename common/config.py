@@ -191,7 +191,8 @@ def all_options(networks):
 
 # What a checkpoint's weights fix, taken from its hparams.json: in the modes that read a
 # model all of these (and the network's own options), when fine-tuning only the preprocessing.
-CHECKPOINT_KEYS = ('num_classes', 'image_size', 'preprocessing', 'moving_average_decay')
+CHECKPOINT_KEYS = ('num_classes', 'image_size', 'preprocessing', 'moving_average_decay',
+                   'label_offset')
 
 
 def resolve(network, overrides=None, dataset=None, other_networks=(), checkpoint=None):

@@ -41,10 +41,14 @@ def _unit(x, out_channels, stride, first_unit, is_training):
     return tf.concat([layers.avg_pool_padded(x, 3, 2, 1), tf.nn.relu(y)], axis=3)
 
 
-def build(images, is_training, num_classes):
+def build(images, is_training, num_classes, width=WIDTH):
     """Returns (logits [batch, num_classes], end_points) for NHWC float images; end_points
-    holds 'features', the pooled features the classifier reads."""
-    channels = STAGE_CHANNELS[(GROUPS, WIDTH)]
+    holds 'features', the pooled features the classifier reads.
+
+    width: megvii's model size (1.0x by default; 0.5x builds the reduced reference of the
+    tests).
+    """
+    channels = STAGE_CHANNELS[(GROUPS, width)]
     with tf.compat.v1.variable_scope('shufflenet_v1'):
         x = layers.conv2d(images, channels[0], 3, strides=2, padding=1, name='conv1')
         x = layers.batch_norm_relu(x, is_training, 'conv1_bn')

@@ -42,15 +42,20 @@ def _unit(x, out_channels, stride, is_training):
     return layers.channel_shuffle(x, 2)
 
 
-def build(images, is_training, num_classes):
+def build(images, is_training, num_classes, stages_repeats=STAGE_REPEATS,
+          stages_out_channels=STAGE_CHANNELS[WIDTH]):
     """Returns (logits [batch, num_classes], end_points) for NHWC float images; end_points
-    holds 'features', the pooled features the classifier reads."""
-    channels = STAGE_CHANNELS[WIDTH]
+    holds 'features', the pooled features the classifier reads.
+
+    stages_repeats, stages_out_channels: torchvision ShuffleNetV2's size arguments (1.0x by
+    default; smaller ones build the reduced references of the tests).
+    """
+    channels = tuple(stages_out_channels)
     with tf.compat.v1.variable_scope('shufflenet_v2'):
         x = layers.conv2d(images, channels[0], 3, strides=2, padding=1, name='conv1')
         x = layers.batch_norm_relu(x, is_training, 'conv1_bn')
         x = layers.max_pool(x, 3, 2, padding=1)
-        for stage, (repeats, out) in enumerate(zip(STAGE_REPEATS, channels[1:4]), start=2):
+        for stage, (repeats, out) in enumerate(zip(stages_repeats, channels[1:4]), start=2):
             for index in range(repeats):
                 with tf.compat.v1.variable_scope('stage%d/unit%d' % (stage, index)):
                     x = _unit(x, out, 2 if index == 0 else 1, is_training)

@@ -1,0 +1,1 @@
+"""Reading the references' published weights: torch .pth files without torch, TF checkpoints."""

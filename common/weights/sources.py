@@ -1,0 +1,65 @@
+"""Reading a reference's tensors: torch .pth files (common/weights/pth.py) and TF checkpoints
+(tensorflow/tpu's), as names with shapes plus a getter, so that big files are read once."""
+import collections
+import os
+
+import numpy as np
+
+from common.errors import UsageError
+from common.weights import pth
+
+Reference = collections.namedtuple('Reference', ['path', 'shapes', 'get'])
+
+
+def read_pth(path):
+    tensors = pth.read_state_dict(path)
+    shapes = collections.OrderedDict((k, tuple(v.shape)) for k, v in tensors.items())
+    return Reference(path, shapes, tensors.__getitem__)
+
+
+def checkpoint_prefix(path):
+    """The prefix of a TF checkpoint given as a prefix or a directory (its newest one)."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    if os.path.exists(path + '.index'):
+        return path
+    if os.path.isdir(path):
+        latest = tf.train.latest_checkpoint(path)
+        if latest:
+            return latest
+        found = sorted(f[:-len('.index')] for f in os.listdir(path) if f.endswith('.index'))
+        if len(found) == 1:
+            return os.path.join(path, found[0])
+        raise UsageError('%s holds %s TF checkpoints and no `checkpoint` index naming one; give '
+                         'a checkpoint prefix' % (path, len(found) or 'no'))
+    raise UsageError('%s is neither a TF checkpoint prefix (no %s.index) nor a directory'
+                     % (path, path))
+
+
+def read_tf_checkpoint(path):
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    prefix = checkpoint_prefix(path)
+    try:
+        reader = tf.compat.v1.train.NewCheckpointReader(prefix)
+    except tf.errors.OpError as e:
+        raise UsageError('cannot read TF checkpoint %s: %s'
+                         % (prefix, e.message.splitlines()[0])) from None
+    shapes = collections.OrderedDict(
+        (k, tuple(v)) for k, v in sorted(reader.get_variable_to_shape_map().items()))
+
+    def get(name):
+        try:
+            return np.asarray(reader.get_tensor(name))
+        except tf.errors.OpError as e:  # a damaged or truncated data file
+            raise UsageError('cannot read %s from TF checkpoint %s: %s'
+                             % (name, prefix, e.message.splitlines()[0])) from None
+
+    return Reference(prefix, shapes, get)
+
+
+READERS = {'pth': read_pth, 'tf_checkpoint': read_tf_checkpoint}
+
+
+def read(path, kind):
+    if not os.path.exists(path) and not os.path.exists(path + '.index'):
+        raise UsageError('--source=%s: no such file or checkpoint' % path)
+    return READERS[kind](path)
