@@ -15,8 +15,10 @@ import zipfile
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 import official
+import train
 from common import runtime
 from common.errors import UsageError
 from common.weights import convert, layouts, mapping, pth, sources
@@ -402,6 +404,33 @@ def test_import_then_evaluate_and_fine_tune_on_the_demo_data(demo_dir, tmp_path)
     after = tf.train.load_variable(tuned, 'shufflenet_v2/conv1/kernel').ravel()
     assert np.corrcoef(before, after)[0, 1] > 0.9
     assert not np.array_equal(before, after)
+    # every use of the directory feeds the input its weights expect, not the recipe's BGR
+    assert runtime.read_hparams(tuned)['preprocessing'] == 'imagenet_mean_std'
+    for args in (['--mode=evaluate', '--eval_dir=' + imported],
+                 ['--mode=predict', '--eval_dir=' + imported, '--images=x.jpg'],
+                 ['--mode=train', '--network=shufflenet_v2', '--restore_path=' + imported]):
+        assert resolved(args).preprocessing == 'imagenet_mean_std', args
+    assert resolved(['--mode=evaluate', '--eval_dir=' + imported,
+                     '--preprocessing=megvii_bgr']).preprocessing == 'megvii_bgr'
+    # and it exports and predicts like any checkpoint directory
+    exported = str(tmp_path / 'export')
+    result = run_train(['--mode=export', '--eval_dir=' + imported, '--export_dir=' + exported,
+                        '--export_formats=saved_model'])
+    assert result.returncode == 0, result.stderr
+    image = str(tmp_path / 'digit.jpg')
+    Image.fromarray(np.full([64, 48, 3], 200, np.uint8)).save(image)
+    for source in (imported, exported):
+        result = run_train(['--mode=predict', '--eval_dir=' + source, '--images=' + image,
+                            '--top_k=3'])
+        assert result.returncode == 0, result.stderr
+        assert 'printing class indices' in result.stdout  # an import knows no class names
+        assert re.search(r'digit\.jpg: \d \d\.\d{4}, \d \d\.\d{4}, \d \d\.\d{4}$',
+                         result.stdout, re.M), result.stdout
+
+
+def resolved(args):
+    """The configuration train.py resolves from these flags."""
+    return train.resolve_command_line(['train.py'] + args, official.load_all())[1]
 
 
 def test_tpu_checkpoint_from_the_command_line_gives_its_logits(tmp_path):
