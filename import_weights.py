@@ -20,7 +20,13 @@ from common.errors import UsageError  # noqa: E402
 from common.weights import convert  # noqa: E402
 
 EXIT_USAGE = 2
-SIZE_OPTIONS = ('num_cells', 'reduction_size')
+
+
+def _size_options():
+    """The networks' own integer options (AmoebaNet's num_cells, reduction_size): the sizes
+    a reference may have been trained at."""
+    return [o for o in config.all_options(official.load_all())[len(config.SCHEMA):]
+            if o.kind == 'int']
 
 
 def parse(argv):
@@ -39,9 +45,8 @@ def parse(argv):
                          'the network\'s).', lower_bound=16, flag_values=values)
     # The networks' own size options (AmoebaNet's num_cells, reduction_size), as train.py
     # takes them: a reference trained at other sizes converts to the zoo's network at those.
-    for option in SIZE_OPTIONS:
-        flags.DEFINE_integer(option, None, 'AmoebaNet: as train.py --%s.' % option,
-                             flag_values=values)
+    for option in _size_options():
+        flags.DEFINE_integer(option.name, None, option.help, flag_values=values)
     try:
         rest = values(argv)
     except flags.Error as e:
@@ -57,21 +62,14 @@ def parse(argv):
 
 
 def size_options(values):
-    """The size options given, checked against the network's own options as train.py does."""
-    network = official.load(values.network)
-    given = {name: values[name].value for name in SIZE_OPTIONS if values[name].present}
-    own = {o.name: o for o in network.options}
-    for name, value in given.items():
-        if name not in own:
-            raise UsageError('--%s does not apply to --network=%s' % (name, values.network))
-        config._check(own[name], value, 'overrides')  # pylint: disable=protected-access
-    return given
+    """The size options given (convert checks them as train.py would)."""
+    return {o.name: values[o.name].value for o in _size_options() if values[o.name].present}
 
 
 def report(values, plan):
     """What was converted, what was left fresh, and how to use the directory."""
     lines = ['%s: %d reference tensors: %d converted into the variables of %s, %d ignored '
-             '(batch-norm counters, training state)%s' % (
+             '(batch-norm counters, training state, raw weights whose averages were taken)%s' % (
                  values.source, len(plan.assignments) + len(plan.ignored) + len(plan.fresh),
                  len(plan.assignments), values.network, len(plan.ignored),
                  ', %d of the classifier not used' % len(plan.fresh) if plan.fresh else '')]
@@ -98,6 +96,10 @@ def main(argv):
                                options=size_options(values))
     except UsageError as e:
         print('error: %s' % e, file=sys.stderr)
+        return EXIT_USAGE
+    except tf.errors.OpError as e:  # an unreadable TF checkpoint, a failed save
+        print('error: %s: %s' % (type(e).__name__, e.message.strip().splitlines()[0]),
+              file=sys.stderr)
         return EXIT_USAGE
     for line in report(values, plan):
         print(line)

@@ -38,19 +38,20 @@ def _op_error_line(error, data_dir):
 
 
 def _checkpoint_hparams(overrides):
-    """The hparams.json of the model this run reads: --eval_dir's in the modes that use a
-    trained model, --restore_path's when fine-tuning; None when there is none."""
+    """(directory, its hparams.json or None) of the model this run reads: --eval_dir's in the
+    modes that use a trained model, --restore_path's when fine-tuning; (None, None) else."""
     if overrides.get('mode') in config.MODEL_MODES:
         path = overrides.get('eval_dir') or overrides.get('log_dir') or config.SCHEMA_BY_NAME[
             'log_dir'].default
     elif overrides.get('restore_path'):
         path = overrides['restore_path']
     else:
-        return None
-    return runtime.read_hparams(checkpoints.run_directory(path))
+        return None, None
+    directory = checkpoints.run_directory(path)
+    return directory, runtime.read_hparams(directory)
 
 
-def _network_of(command, saved, networks):
+def _network_of(command, directory, saved, networks):
     """--network, or the checkpoint's network when it was not given; a contradiction is an
     error (the checkpoint would not fit)."""
     names = [n.name for n in networks]
@@ -59,7 +60,7 @@ def _network_of(command, saved, networks):
         return official.load(command.network)
     if command.network_given and command.network != theirs:
         raise UsageError('--network=%s, but %s holds a checkpoint of %s (its hparams.json)' % (
-            command.network, command.overrides.get('eval_dir'), theirs))
+            command.network, directory, theirs))
     return official.load(theirs)
 
 
@@ -68,8 +69,8 @@ def resolve_command_line(argv, networks):
     user's."""
     command = config.parse_command_line(argv, networks)
     overrides = dict(command.overrides)
-    saved = _checkpoint_hparams(overrides)
-    network = _network_of(command, saved, networks)
+    directory, saved = _checkpoint_hparams(overrides)
+    network = _network_of(command, directory, saved, networks)
     if command.demo:
         below = demo.overrides(network)
         if saved and overrides.get('mode') in config.MODEL_MODES:

@@ -23,7 +23,7 @@ from absl import app, flags  # noqa: E402
 
 import official  # noqa: E402
 from benchmarks.environment import tf_distribution  # noqa: E402
-from common import config, export, hooks, model_fn, runtime  # noqa: E402
+from common import checkpoints, config, export, hooks, model_fn, runtime  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('network', 'densenet121', official.NETWORK_NAMES, 'Network to measure.')
@@ -32,8 +32,6 @@ flags.DEFINE_integer('image_size', None, 'Image size (default: the recipe\'s).',
 flags.DEFINE_list('batch_sizes', ['1', '8', '32'], 'Batch sizes to measure.')
 flags.DEFINE_float('seconds', 3.0, 'Timed seconds per measurement (after two warm-up runs).',
                    lower_bound=0.1)
-
-LATENCY_RUNS = 50
 
 
 def random_checkpoint(network, directory, image_size):
@@ -101,30 +99,46 @@ def onnx_runner(export_dir):
 
 def main(argv):
     del argv
-    tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.ERROR)
+    tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.FATAL)  # tf2onnx's notes too
     hooks.setup_logging(None, None, 0)
     network = official.load(FLAGS.network)
+    if FLAGS.eval_dir and FLAGS.image_size:
+        print('error: --image_size is for random weights; --eval_dir\'s checkpoint has its own',
+              file=sys.stderr)
+        return 2
     work = tempfile.mkdtemp(prefix='inference_benchmark_')
-    source = FLAGS.eval_dir
-    if not source:
-        source = os.path.join(work, 'checkpoint')
-        os.makedirs(source)
-        random_checkpoint(network, source, FLAGS.image_size)
-    overrides = dict(mode='export', eval_dir=source, export_dir=os.path.join(work, 'export'))
-    cfg = config.resolve(network, overrides, checkpoint=runtime.read_hparams(source))
-    export.run(network, cfg)
-    size = cfg.image_size
-    print('%s, %dx%d, %s, onnxruntime, %d CPU cores' % (
-        network.name, size, size, tf_distribution(), os.cpu_count()))
-    runners = {'onnxruntime': lambda b: onnx_runner(cfg.export_dir),
-               'frozen graph (TF session)': lambda b: frozen_graph_runner(cfg.export_dir, b),
-               'SavedModel (TF session)': lambda b: saved_model_runner(cfg.export_dir)}
-    rng = np.random.RandomState(0)
-    print('images/s at each batch (ratio to onnxruntime), latency at batch 1')
+    try:
+        source = FLAGS.eval_dir
+        if not source:
+            source = os.path.join(work, 'checkpoint')
+            os.makedirs(source)
+            random_checkpoint(network, source, FLAGS.image_size)
+        overrides = dict(mode='export', eval_dir=source, export_dir=os.path.join(work, 'export'))
+        cfg = config.resolve(network, overrides, checkpoint=runtime.read_hparams(
+            checkpoints.run_directory(source)))
+        export.run(network, cfg)
+        _report(network, cfg)
+    finally:
+        shutil.rmtree(work)
+    return 0
+
+
+def _report(network, cfg):
+    size, directory = cfg.image_size, cfg.export_dir
+    # the first runtime present is the one the others are compared with
+    runners = [(name, make) for name, make, present in (
+        ('onnxruntime', lambda b: onnx_runner(directory),
+         os.path.exists(os.path.join(directory, export.ONNX_MODEL))),
+        ('frozen graph (TF session)', lambda b: frozen_graph_runner(directory, b), True),
+        ('SavedModel (TF session)', lambda b: saved_model_runner(directory), True)) if present]
+    print('%s, %dx%d, %s, %d CPU cores' % (network.name, size, size, tf_distribution(),
+                                           os.cpu_count()))
+    print('images/s at each batch (ratio to %s), latency at batch 1' % runners[0][0])
     print('%-27s%s  p50 / p99 ms' % ('runtime', ''.join(
         '%20s' % ('batch %s' % b) for b in FLAGS.batch_sizes)))
+    rng = np.random.RandomState(0)
     reference = {}
-    for name, make in runners.items():
+    for name, make in runners:
         cells, latency = [], ''
         for batch in (int(b) for b in FLAGS.batch_sizes):
             images = rng.uniform(-2, 2, [batch, size, size, 3]).astype(np.float32)
@@ -135,8 +149,6 @@ def main(argv):
                 latency = '%.1f / %.1f' % (np.percentile(latencies, 50),
                                            np.percentile(latencies, 99))
         print('%-27s%s  %s' % (name, ''.join(cells), latency))
-    shutil.rmtree(work)
-    return 0
 
 
 if __name__ == '__main__':

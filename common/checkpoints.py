@@ -12,6 +12,8 @@ from common.errors import UsageError
 from common.hooks import log
 
 _STEP = re.compile(r'model\.ckpt-(\d+)$')
+# A weight average's name in a checkpoint: the variable's name + this (tf.train's EMA).
+AVERAGE_SUFFIX = '/ExponentialMovingAverage'
 
 
 def _step_of(prefix):
@@ -123,7 +125,7 @@ def check_fits(prefix, shapes, network):
 def check_moving_averages(prefix, moving_average_decay):
     """Evaluating with --moving_average_decay needs a checkpoint that holds the averages."""
     if moving_average_decay and not any(
-            name.endswith('/ExponentialMovingAverage') for name, _ in
+            name.endswith(AVERAGE_SUFFIX) for name, _ in
             tf.train.list_variables(prefix)):
         raise UsageError('%s holds no moving averages of the weights; evaluate its raw weights '
                          'with --moving_average_decay=0' % prefix)

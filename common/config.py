@@ -243,8 +243,9 @@ def resolve(network, overrides=None, dataset=None, other_networks=(), checkpoint
 
 
 def _checkpoint_layer(checkpoint, network, mode, overrides):
-    """The values a checkpoint's weights fix; explicit flags that contradict them are an error
-    where the model is used as it is (export, predict)."""
+    """The values a checkpoint's weights fix. An explicit --num_classes that contradicts them
+    is an error in every mode that reads the model; --image_size only in export and predict
+    (evaluation at another size is legitimate)."""
     if not checkpoint:
         return {}
     if mode not in MODEL_MODES:

@@ -9,18 +9,17 @@ The export directory holds
                      onnxruntime against TensorFlow
   labels.txt         class names in logit order, when known
   hparams.json       the checkpoint's configuration and what was exported
-It is written to a hidden sibling and renamed at the end: a failed export leaves nothing.
+It is written to a hidden sibling and renamed at the end (common/staging.py): a failed export
+leaves nothing.
 """
 import importlib
 import json
 import os
-import shutil
-import tempfile
 
 import numpy as np
 import tensorflow as tf
 
-from common import inference, model_fn, runtime
+from common import inference, model_fn, runtime, staging
 from common.config import EXPORT_FORMATS
 from common.errors import UsageError
 from common.hooks import log
@@ -218,71 +217,59 @@ def run(network, config):
     target = os.path.abspath(config.export_dir)
     _check_target(target, config.overwrite)
     prefix = inference.newest_checkpoint(config)
-    parent = os.path.dirname(target)
-    try:
-        os.makedirs(parent, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix='.%s.' % os.path.basename(target), dir=parent)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 would stay on the export
-    except OSError as e:
-        raise UsageError('cannot write --export_dir=%s: %s' % (target, e.strerror or e)) from None
-    try:
-        record = _export(network, config, prefix, formats, staging)
-        _replace(target, staging)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    with staging.new_directory(target, replace=config.overwrite) as directory:
+        record = _export(network, config, prefix, formats, directory)
     log.info('exported %s (step %d) to %s: %s', record['checkpoint'], record['step'], target,
              ', '.join(formats))
     return target
 
 
-def _export(network, config, prefix, formats, staging):
+def _step(fmt, write, *args):
+    """Runs one format's writer; a converter's own failure becomes one line naming the
+    format (restore and usage errors pass through as they are)."""
+    try:
+        return write(*args)
+    except (UsageError, tf.errors.OpError):
+        raise
+    except Exception as e:  # pylint: disable=broad-except  (tf2onnx raises anything)
+        first = (str(e).strip().splitlines() or [''])[0]
+        raise UsageError('cannot export %s: %s: %s' % (fmt, type(e).__name__, first)) from None
+
+
+def _export(network, config, prefix, formats, directory):
     record = {'formats': list(formats), 'checkpoint': os.path.abspath(prefix),
               'step': int(tf.train.load_variable(prefix, 'global_step')),
               'batch_size': config.export_batch_size, 'input': inference.INPUT,
-              'outputs': list(inference.OUTPUTS)}
+              'saved_model_outputs': list(inference.OUTPUTS),
+              'frozen_graph_and_onnx_outputs': list(FROZEN_OUTPUTS)}
     if 'saved_model' in formats:
-        _write_saved_model(network, config, prefix, os.path.join(staging, SAVED_MODEL))
+        _step('saved_model', _write_saved_model, network, config, prefix,
+              os.path.join(directory, SAVED_MODEL))
         log.info('wrote %s (signatures serving_default, encoded_images)', SAVED_MODEL)
     graph_def = None
     if 'frozen_graph' in formats or 'onnx' in formats:
-        graph_def = frozen_graph_def(network, config, prefix)
+        graph_def = _step('frozen_graph', frozen_graph_def, network, config, prefix)
     if 'frozen_graph' in formats:
-        with open(os.path.join(staging, FROZEN_GRAPH), 'wb') as f:
+        with open(os.path.join(directory, FROZEN_GRAPH), 'wb') as f:
             f.write(with_batch_size(graph_def, config.export_batch_size).SerializeToString())
-        with open(os.path.join(staging, AIPP_CONFIG), 'w') as f:
+        with open(os.path.join(directory, AIPP_CONFIG), 'w') as f:
             f.write(aipp_config(config))
-        with open(os.path.join(staging, ATC_COMMAND), 'w') as f:
+        with open(os.path.join(directory, ATC_COMMAND), 'w') as f:
             f.write(atc_command(config, config.export_batch_size))
         log.info('wrote %s (batch %d), %s, %s', FROZEN_GRAPH, config.export_batch_size,
                  ATC_COMMAND, AIPP_CONFIG)
     if 'onnx' in formats:
-        error = _write_onnx(graph_def, os.path.join(staging, ONNX_MODEL), config.image_size)
+        error = _step('onnx', _write_onnx, graph_def, os.path.join(directory, ONNX_MODEL),
+                      config.image_size)
         log.info('wrote %s (opset %d); onnxruntime matches TensorFlow to %.1e', ONNX_MODEL,
                  ONNX_OPSET, error)
     names = inference.class_names(config, os.path.dirname(prefix))
     if names:
-        with open(os.path.join(staging, inference.LABELS_FILE), 'w') as f:
+        with open(os.path.join(directory, inference.LABELS_FILE), 'w') as f:
             f.write(''.join(n + '\n' for n in names))
     else:
         log.info('no class names known (no labels.txt, no class_names in dataset.json): '
                  'predictions will be class indices')
-    with open(os.path.join(staging, runtime.HPARAMS_FILE), 'w') as f:
+    with open(os.path.join(directory, runtime.HPARAMS_FILE), 'w') as f:
         json.dump(dict(config.as_dict(), export=record), f, indent=2, sort_keys=True)
     return record
-
-
-def _replace(target, staging):
-    """Moves the finished export into place; an earlier export is removed only afterwards."""
-    old = None
-    if os.path.isdir(target):
-        if os.listdir(target):
-            old = staging + '.old'
-            os.rename(target, old)
-        else:
-            os.rmdir(target)
-    os.rename(staging, target)
-    if old:
-        shutil.rmtree(old)

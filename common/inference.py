@@ -92,7 +92,10 @@ def class_names(config, directory):
     if os.path.exists(path):
         with open(path) as f:
             names = [line.rstrip('\n') for line in f]
-        return names if len(names) == config.num_classes else None
+        if len(names) != config.num_classes:
+            raise UsageError('%s has %d names for %d classes' % (path, len(names),
+                                                                 config.num_classes))
+        return names
     saved = runtime.read_hparams(directory) or {}
     for data_dir in (config.data_dir, saved.get('data_dir')):
         names = (records.read_description(data_dir) or {}).get('class_names') if data_dir else None

@@ -15,6 +15,7 @@ import tensorflow as tf
 import official
 import train
 from common import export, input_pipeline, preprocessing, records, runtime, trainer
+from common.errors import UsageError
 from conftest import SMALL, checkpoint_steps, make_config, run_train, table_rows
 
 # network -> (image size, its own options): the smallest sizes the architectures take.
@@ -284,3 +285,29 @@ def test_export_refuses_bad_input_and_leaves_nothing(trained, tmp_path):
         'saved_model']
     # nothing partial anywhere: only the directories made above
     assert sorted(os.listdir(str(work))) == ['bare', 'e', 'g', 'keep', 'no_onnx']
+
+
+def test_a_failed_export_leaves_nothing_and_keeps_the_earlier_one(tmp_path, demo_dir,
+                                                                  monkeypatch):
+    """A converter failing half-way: one line naming the format; the staging directory and the
+    parents made for it are gone, and an earlier export replaced with --overwrite survives."""
+    ckpt = str(tmp_path / 'ckpt')
+    os.makedirs(ckpt)
+    make_checkpoint(ckpt, 'shufflenet_v2', False, demo_dir)
+    network = official.load('shufflenet_v2')
+    out = tmp_path / 'deep' / 'er' / 'export'
+    args = ['--mode=export', '--eval_dir=' + ckpt, '--export_dir=' + str(out)]
+
+    def broken(*_):
+        raise ValueError('the converter broke\nsecond line')
+
+    monkeypatch.setattr(export, '_write_onnx', broken)
+    with pytest.raises(UsageError, match='^cannot export onnx: ValueError: the converter broke$'):
+        export.run(network, resolve(args))
+    assert not (tmp_path / 'deep').exists()
+    export.run(network, resolve(args + ['--export_formats=saved_model']))
+    before = sorted(os.listdir(str(out)))
+    with pytest.raises(UsageError, match='cannot export onnx'):
+        export.run(network, resolve(args + ['--overwrite']))
+    assert sorted(os.listdir(str(out))) == before
+    assert os.listdir(str(out.parent)) == ['export']

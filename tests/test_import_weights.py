@@ -461,13 +461,17 @@ def test_tpu_checkpoint_from_the_command_line_gives_its_logits(tmp_path):
     assert result.returncode == 2 and 'does not apply to --network=vgg16' in result.stderr
 
 
-@pytest.mark.parametrize('name', ['densenet121.pth', 'densenet121_legacy.pth'])
-def test_a_truncated_or_foreign_file_is_one_error(name, tmp_path):
+@pytest.mark.parametrize('name, message', [
+    ('densenet121.pth', 'cut.pth is damaged: a zip archive without its end'),
+    ('densenet121_legacy.pth', 'cut.pth: truncated')])
+def test_a_truncated_or_foreign_file_is_one_error(name, message, tmp_path):
     data = open(os.path.join(WEIGHTS, name), 'rb').read()
     cut = tmp_path / 'cut.pth'
     cut.write_bytes(data[:len(data) // 2])
-    with pytest.raises(UsageError, match='cut.pth'):
+    with pytest.raises(UsageError, match=message):
         pth.read(str(cut))
+    with pytest.raises(UsageError, match='cannot read %s: Is a directory' % tmp_path):
+        pth.read(str(tmp_path))
     text = tmp_path / 'notes.pth'
     text.write_text('not a checkpoint\n')
     with pytest.raises(UsageError, match='neither a zip nor a legacy torch checkpoint'):

@@ -8,19 +8,16 @@ What is shared by every network lives here; each network's name table is its own
 import importlib
 import json
 import os
-import shutil
-import tempfile
 
 import numpy as np
 import tensorflow as tf
 
 import official
-from common import model_fn, runtime
+from common import checkpoints, config, model_fn, runtime, staging
 from common.errors import UsageError
 from common.weights import mapping, sources
 
 CHECKPOINT_NAME = 'model.ckpt'
-AVERAGE = '/ExponentialMovingAverage'
 
 
 def table(network_name):
@@ -32,9 +29,6 @@ def _check_output_dir(output_dir):
     if os.path.exists(output_dir) and (not os.path.isdir(output_dir) or os.listdir(output_dir)):
         raise UsageError('--output_dir=%s exists and is not an empty directory; give a new one'
                          % output_dir)
-    parent = os.path.dirname(os.path.abspath(output_dir))
-    os.makedirs(parent, exist_ok=True)
-    return parent
 
 
 def _build(network, num_classes, image_size, options):
@@ -55,8 +49,8 @@ def _write_checkpoint(directory, variables, plan, reference, averages):
         for name, var in variables.items():
             copies[name] = tf.compat.v1.Variable(
                 tf.zeros(var.shape, var.dtype.base_dtype), trainable=False,
-                collections=[], name=name + AVERAGE)
-            saved[name + AVERAGE] = copies[name]
+                collections=[], name=name + checkpoints.AVERAGE_SUFFIX)
+            saved[name + checkpoints.AVERAGE_SUFFIX] = copies[name]
     # One run for all assignments: a run per variable would prune the graph each time.
     feeds, assigns = {}, []
     for item in plan.assignments:
@@ -86,20 +80,22 @@ def convert(network_name, source_path, output_dir, num_classes=None, image_size=
     options = dict(options or {})
     network = official.load(network_name)
     names = table(network_name)
-    parent = _check_output_dir(output_dir)
+    _check_output_dir(output_dir)
+    # sizes checked as train.py checks them (bounds, the network's minimum, its own options;
+    # the builders' other size keywords are the tests' reduced references)
+    networks = official.load_all()
+    declared = {k: v for k, v in options.items()
+                if k in {o.name for n in networks for o in n.options}}
+    image_size = config.resolve(network, dict(declared, **(
+        {'image_size': image_size} if image_size else {})), other_networks=networks).image_size
     reference = sources.read(source_path, names.SOURCE.kind)
-    image_size = image_size or network.recipe['image_size']
-    if image_size < network.min_image_size:
-        raise UsageError('--image_size=%d is too small for %s%s; use --image_size >= %d' % (
-            image_size, network_name, network.min_image_size_reason, network.min_image_size))
     classes = num_classes or mapping.offered_classes(names, reference.shapes)
     with tf.Graph().as_default():
         variables = _build(network, classes, image_size, options)
         shapes = {name: tuple(v.shape.as_list()) for name, v in variables.items()}
         plan = mapping.plan(reference.shapes, names, shapes, network.classifier_scopes, classes)
-        temporary = tempfile.mkdtemp(prefix=os.path.basename(os.path.abspath(output_dir)) + '.',
-                                     suffix='.partial', dir=parent)
-        try:
+        # the directory appears complete or not at all
+        with staging.new_directory(output_dir) as temporary:
             _write_checkpoint(temporary, variables, plan, reference,
                               bool(network.recipe.get('moving_average_decay')))
             record = dict(network=network_name, num_classes=plan.num_classes,
@@ -110,10 +106,4 @@ def convert(network_name, source_path, output_dir, num_classes=None, image_size=
                           **options)
             with open(os.path.join(temporary, runtime.HPARAMS_FILE), 'w') as f:
                 json.dump(record, f, indent=2, sort_keys=True)
-            if os.path.isdir(output_dir):
-                os.rmdir(output_dir)  # empty: checked above
-            os.rename(temporary, output_dir)  # the directory appears complete or not at all
-        finally:
-            if os.path.isdir(temporary):
-                shutil.rmtree(temporary)
     return plan

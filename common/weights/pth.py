@@ -133,6 +133,9 @@ def _read_legacy(path):
 
         def note_storage(pid):
             _, storage_type, key = pid[:3]
+            if len(pid) > 5 and pid[5] is not None:  # a view into another storage
+                raise UsageError('%s: storage %s is a view of another storage, which this '
+                                 'reader does not rebuild' % (path, key))
             if not isinstance(storage_type, _StorageType):
                 raise UsageError('%s: storage of unknown type %r' % (path, storage_type))
             wanted[key] = storage_type
@@ -195,11 +198,19 @@ _ALLOWED.update({('torch', name): _StorageType(name) for name in STORAGE_DTYPES}
 
 def read(path):
     """The object saved in a .pth file, tensors as numpy arrays (dicts stay dicts)."""
+    # is_zipfile swallows OSError (a directory, no permission): open it here to say which.
     try:
-        is_zip = zipfile.is_zipfile(path)
+        with open(path, 'rb') as f:
+            starts_as_zip = f.read(4) == b'PK\x03\x04'
+        if zipfile.is_zipfile(path):
+            return _read_zip(path)
+        if starts_as_zip:  # its directory at the end is missing: cut short
+            raise UsageError('%s is damaged: a zip archive without its end (truncated?)' % path)
+        return _read_legacy(path)
     except OSError as e:
-        raise UsageError('cannot read %s: %s' % (path, e.strerror)) from None
-    return _read_zip(path) if is_zip else _read_legacy(path)
+        raise UsageError('cannot read %s: %s' % (path, e.strerror or e)) from None
+    except (zipfile.BadZipFile, EOFError) as e:  # e.g. a truncated download
+        raise UsageError('%s is damaged: %s' % (path, e)) from None
 
 
 def read_state_dict(path):
