@@ -1,13 +1,19 @@
-"""Training throughput of a network, its input pipeline, and a tf.keras.applications peer.
+"""Training throughput of a network, its input pipeline, and its peers: tf.keras.applications
+and (given a Python with torch) torchvision, the same step with the same batch and threads.
 
     python -m benchmarks.throughput --network=densenet121 [--data_dir=DIR] [--steps=5]
+        [--torch_python=PYTHON_WITH_TORCH]
 
 Prints one line per measurement: graph construction plus the first training step (seconds),
-training images/s on synthetic in-memory data and on TFRecords (--data_dir, default: the
-demo dataset, built if absent), the input pipeline alone in images/s, and the same training
-step of the Keras model as a ratio. Runs on whatever device TensorFlow sees (CPU here).
+training images/s on synthetic in-memory data (with its GFLOP/s as a share of this
+machine's fp32 matrix-product rate, measured in the same run, and the process's peak RSS),
+on TFRecords (--data_dir, default: the demo dataset, built if absent), the input pipeline
+alone, and the peers' steps as ratios. Runs on whatever device TensorFlow sees (CPU here).
 """
+import json
 import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,7 +26,7 @@ from absl import app, flags  # noqa: E402
 
 import official  # noqa: E402
 from benchmarks.environment import tf_distribution  # noqa: E402
-from common import config, demo, input_pipeline, preprocessing, runtime  # noqa: E402
+from common import config, demo, input_pipeline, preprocessing, report, runtime  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('network', 'densenet121', official.NETWORK_NAMES, 'Network to measure.')
@@ -29,6 +35,8 @@ flags.DEFINE_integer('image_size', 224, 'Image size.', lower_bound=16)
 flags.DEFINE_integer('steps', 5, 'Timed steps per measurement (after one warm-up step).',
                      lower_bound=1)
 flags.DEFINE_string('data_dir', None, 'TFRecords to read; default: the demo dataset.')
+flags.DEFINE_string('torch_python', None, 'A Python with torch and torchvision: runs the '
+                    'torchvision peer (benchmarks/torch_peer.py) in a subprocess.')
 
 # tf.keras.applications peers: same family, or the light-network reference.
 KERAS_PEERS = {
@@ -38,6 +46,44 @@ KERAS_PEERS = {
     'vgg16': 'VGG16',
     'amoebanet_d': None,  # Keras has no AmoebaNet
 }
+
+
+# torchvision peers: the same architecture; ShuffleNetV1 (megvii's code, not in torchvision)
+# is compared with torchvision's ShuffleNetV2, the nearest.
+TORCH_PEERS = {
+    'densenet121': 'densenet121',
+    'shufflenet_v1': 'shufflenet_v2_x1_0',
+    'shufflenet_v2': 'shufflenet_v2_x1_0',
+    'vgg16': 'vgg16',
+    'amoebanet_d': None,
+}
+MATMUL_SIZE = 4096
+
+
+def matmul_gflops():
+    """This machine's fp32 matrix-product rate in TensorFlow (GFLOP/s)."""
+    with tf.Graph().as_default():
+        rng = np.random.RandomState(0)
+        a = tf.constant(rng.rand(MATMUL_SIZE, MATMUL_SIZE).astype(np.float32))
+        b = tf.constant(rng.rand(MATMUL_SIZE, MATMUL_SIZE).astype(np.float32))
+        product = tf.reduce_sum(tf.matmul(a, b))
+        with tf.compat.v1.Session() as sess:
+            sess.run(product)  # warm-up
+            seconds = _time_steps(sess, product, 3)
+    return 2.0 * MATMUL_SIZE ** 3 / seconds / 1e9
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def torch_step(model_name, cfg):
+    """The torchvision peer's JSON line (images_per_s, first_step_s, peak_rss_mb)."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'torch_peer.py')
+    out = subprocess.run([FLAGS.torch_python, script, model_name, str(cfg.batch_size),
+                          str(cfg.image_size), str(os.cpu_count()), str(FLAGS.steps)],
+                         stdout=subprocess.PIPE, universal_newlines=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _configuration(network):
@@ -115,8 +161,15 @@ def main(argv):
         network.name, batch, cfg.image_size, cfg.image_size, tf_distribution(),
         os.cpu_count()))
     first, synthetic = train_step(network, cfg, run, _synthetic)
+    rss = peak_rss_mb()
     print('graph build + first step: %.1f s' % first)
-    print('train, synthetic data: %.2f images/s (%.2f s/step)' % (batch / synthetic, synthetic))
+    # a training step is about 3 forward passes of multiply-adds (forward, two backward)
+    _, macs = report.network_size(network, image_size=cfg.image_size)
+    gflops, machine = 6.0 * macs * batch / synthetic / 1e9, matmul_gflops()
+    print('train, synthetic data: %.2f images/s (%.2f s/step), %.0f GFLOP/s = %.0f%% of this '
+          'machine\'s %dx%d fp32 matrix product (%.0f GFLOP/s); peak RSS %.0f MB' % (
+              batch / synthetic, synthetic, gflops, 100 * gflops / machine, MATMUL_SIZE,
+              MATMUL_SIZE, machine, rss))
     train_pp, _ = preprocessing.PREPROCESSING[cfg.preprocessing]
     _, records = train_step(network, cfg, run, lambda c: input_pipeline.train_dataset(
         files, train_pp, c, 0, 1))
@@ -127,6 +180,14 @@ def main(argv):
         keras = keras_step(peer, cfg)
         print('tf.keras.applications.%s train step: %.2f images/s; ours/keras = %.2f' % (
             peer, batch / keras, keras / synthetic))
+    peer = TORCH_PEERS.get(network.name)
+    if FLAGS.torch_python and peer:
+        theirs = torch_step(peer, cfg)
+        print('torchvision %s (torch %s, %d threads) train step: %.2f images/s, first step '
+              '%.1f s, peak RSS %.0f MB; ours/torch = %.2f' % (
+                  peer, theirs['torch'], os.cpu_count(), theirs['images_per_s'],
+                  theirs['first_step_s'], theirs['peak_rss_mb'],
+                  (batch / synthetic) / theirs['images_per_s']))
     return 0
 
 

@@ -1,0 +1,50 @@
+"""The PyTorch peer of benchmarks.throughput: the same training step (SGD with Nesterov
+momentum, cross-entropy, synthetic data, same batch, size and threads) of the torchvision
+model, run by a Python that has torch. It imports nothing from this project, so that
+benchmarks.throughput can start it with any interpreter:
+
+    PYTHON_WITH_TORCH benchmarks/torch_peer.py MODEL BATCH SIZE THREADS STEPS
+
+Prints one JSON line: images_per_s, first_step_s (model build + first step), peak_rss_mb.
+"""
+import json
+import resource
+import sys
+import time
+
+
+def main(argv):
+    model_name, batch, size, threads, steps = argv[1], int(argv[2]), int(argv[3]), int(
+        argv[4]), int(argv[5])
+    import torch  # pylint: disable=import-outside-toplevel
+    import torchvision  # pylint: disable=import-outside-toplevel
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    start = time.time()
+    model = getattr(torchvision.models, model_name)(num_classes=1000)
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True,
+                                weight_decay=1e-4)
+    images = torch.rand(batch, 3, size, size)
+    labels = torch.randint(0, 1000, (batch,))
+
+    def step():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(images), labels, label_smoothing=0.1)
+        loss.backward()
+        optimizer.step()
+
+    step()
+    first = time.time() - start
+    start = time.time()
+    for _ in range(steps):
+        step()
+    seconds = (time.time() - start) / steps
+    print(json.dumps({'images_per_s': batch / seconds, 'first_step_s': first,
+                      'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+                      'torch': torch.__version__, 'torchvision': torchvision.__version__}))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv))
