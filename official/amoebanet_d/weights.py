@@ -7,6 +7,7 @@ The reference evaluates with the moving averages of its weights: where a checkpo
 them they are the ones taken. Optimizer slots and the step are training state, not model."""
 import re
 
+from common import checkpoints
 from common.weights import layouts
 from common.weights.source import Source
 
@@ -15,7 +16,7 @@ SOURCE = Source('tensorflow/tpu amoeba_net (AmoebaNet-D, N=6, F=256)',
                 'a model_dir checkpoint of amoeba_net.py (model.ckpt-N)',
                 'trained with tensorflow/tpu models/official/amoeba_net (no file is published '
                 'for these sizes)', None, 'tf_checkpoint', 'inception', True)
-AVERAGE = '/ExponentialMovingAverage'
+AVERAGE = checkpoints.AVERAGE_SUFFIX
 TRAINING_STATE = re.compile(r'(^global_step$|/(RMSProp|RMSProp_1|Momentum)$)')
 RENAMES = (
     # the factorized reduction of a cell's previous input sits in the cell's own scope there
