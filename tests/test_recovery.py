@@ -88,18 +88,29 @@ def test_a_failed_start_keeps_the_previous_hparams(trained, tmp_path):
         assert json.load(f)['max_train_steps'] is None
 
 
-@pytest.mark.parametrize('flags, message', [
-    (['--network=shufflenet_v2'], 'does not fit --network=shufflenet_v2: it has no variable '
-                                  'shufflenet_v2/conv1/kernel'),
-    (['--num_classes=12'], 'does not fit this model: variable densenet121/classifier/bias has '
-                           'shape [10] there but [12] here (another --num_classes or option?)'),
+@pytest.mark.parametrize('flags, with_hparams, message', [
+    # the directory's hparams.json says what the checkpoint is
+    (['--network=shufflenet_v2'], True, '--network=shufflenet_v2, but %s holds a checkpoint of '
+                                        'densenet121 (its hparams.json)'),
+    (['--num_classes=12'], True, '--num_classes=12 differs from the checkpoint\'s 10 (its '
+                                 'hparams.json); leave the flag out'),
+    # without it, the checkpoint's variables do
+    (['--network=shufflenet_v2'], False, 'does not fit --network=shufflenet_v2: it has no '
+                                         'variable shufflenet_v2/conv1/kernel'),
+    (['--num_classes=12'], False, 'does not fit this model: variable densenet121/classifier/bias '
+                                  'has shape [10] there but [12] here (another --num_classes or '
+                                  'option?)'),
 ])
-def test_checkpoint_of_another_model_is_named(flags, message, trained):
-    args = _args(trained, '--num_classes') + ['--log_dir=' + trained['log_dir']]
-    result = run_train(['--mode=evaluate'] + args + ['--num_classes=10'] + flags)
+def test_checkpoint_of_another_model_is_named(flags, with_hparams, message, trained, tmp_path):
+    log_dir = trained['log_dir']
+    if not with_hparams:
+        log_dir = _copy_checkpoints(log_dir, tmp_path / 'bare')
+        os.remove(os.path.join(log_dir, 'hparams.json'))
+    args = _args(trained, '--num_classes') + ['--log_dir=' + log_dir]
+    result = run_train(['--mode=evaluate'] + args + flags)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert len(lines) == 1 and message.replace('%s', log_dir) in lines[0], result.stderr
     assert 'verify' not in lines[0]
 
 
