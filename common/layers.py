@@ -62,17 +62,19 @@ def dense(x, units, kernel_initializer=TORCH_LINEAR, use_bias=True, name=None):
 
 
 def depthwise_conv2d(x, kernel_size, strides=1, padding=0, name=None):
-    """Depthwise convolution (multiplier 1, no bias) with PyTorch-style padding."""
+    """Depthwise convolution (multiplier 1, no bias) with PyTorch-style padding.
+
+    Always padded explicitly, also where 'SAME' would pad the same: intel-tensorflow 1.15.2
+    returned garbage filter gradients for 'SAME' depthwise convolutions on 2x2 maps inside the
+    networks (tests/test_networks.py, test_depthwise_gradients_are_sane_on_small_maps).
+    """
     channels = int(x.shape[3])
     with tf.compat.v1.variable_scope(name, default_name='depthwise'):
         kernel = tf.compat.v1.get_variable(
             'depthwise_kernel', [kernel_size, kernel_size, channels, 1],
             initializer=KAIMING_NORMAL)
-    same = strides == 1 and 2 * padding == kernel_size - 1
-    if not same:
-        x = pad(x, padding)
-    return tf.nn.depthwise_conv2d(x, tf.cast(kernel, x.dtype), [1, strides, strides, 1],
-                                  'SAME' if same else 'VALID')
+    return tf.nn.depthwise_conv2d(pad(x, padding), tf.cast(kernel, x.dtype),
+                                  [1, strides, strides, 1], 'VALID')
 
 
 def group_conv1x1(x, filters, groups, name=None):

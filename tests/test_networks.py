@@ -193,3 +193,27 @@ def test_drop_path_schedule_and_mask():
     assert any(op.type == 'Floor' for op in graph.get_operations())
     graph, _, _ = _amoebanet_graph(96, is_training=True, num_cells=3, reduction_size=16)
     assert not any(op.type == 'Floor' for op in graph.get_operations())  # 1.0: off
+
+
+@pytest.mark.parametrize('name', ['shufflenet_v1', 'shufflenet_v2'])
+def test_depthwise_gradients_are_sane_on_small_maps(name):
+    """intel-tensorflow 1.15.2 computed garbage depthwise-filter gradients (up to 1e33) for
+    'SAME'-padded depthwise convolutions on 2x2 maps inside the network (ShuffleNetV1's
+    stage 3 at 32 px), and training diverged at its first step; layers.depthwise_conv2d pads
+    explicitly. Every gradient of a fresh network, at 32 px, on standardized input, is finite
+    and of the order of the loss."""
+    network = official.load(name)
+    with tf.Graph().as_default():
+        tf.compat.v1.set_random_seed(1)
+        images = tf.constant(np.random.RandomState(0).normal(0, 1, [32, 32, 32, 3]),
+                             tf.float32)
+        logits, _ = network.build(images, True, 10)
+        loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=tf.range(32) % 10, logits=logits))
+        variables = tf.compat.v1.trainable_variables()
+        gradients = tf.gradients(loss, variables)
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            values = session.run(gradients)
+    worst = max((float(np.abs(g).max()), v.op.name) for g, v in zip(values, variables))
+    assert np.isfinite(worst[0]) and worst[0] < 100.0, worst
