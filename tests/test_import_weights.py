@@ -183,6 +183,24 @@ def test_full_size_reference_maps_completely(network):
         assert tuple(item.layout.shape(source[item.source])) == zoo[item.target]
 
 
+def test_a_tpu_model_dir_checkpoint_maps_its_averages_and_skips_training_state():
+    """What amoeba_net.py's model_dir holds besides the model: RMSProp's two slots of every
+    trainable variable, the moving averages (weights and BN statistics), the global step."""
+    model = read_list(os.path.join(DATA, 'reference_names', 'amoebanet_d.txt'))
+    model.pop('global_step', None)
+    source = {'global_step': ()}
+    for name, shape in model.items():
+        source[name] = source[name + '/ExponentialMovingAverage'] = shape
+        if not name.endswith(('moving_mean', 'moving_variance')):
+            source[name + '/RMSProp'] = source[name + '/RMSProp_1'] = shape
+    zoo = read_list(os.path.join(DATA, 'variables', 'amoebanet_d.txt'))
+    plan = mapping.plan(source, convert.table('amoebanet_d'), zoo,
+                        official.load('amoebanet_d').classifier_scopes)
+    assert sorted(a.target for a in plan.assignments) == sorted(zoo)
+    assert all(a.source.endswith('/ExponentialMovingAverage') for a in plan.assignments)
+    assert sorted(plan.ignored) == sorted(set(source) - {a.source for a in plan.assignments})
+
+
 def _small_plan_inputs():
     source = read_list(os.path.join(DATA, 'reference_names', 'vgg16.txt'))
     zoo = read_list(os.path.join(DATA, 'variables', 'vgg16.txt'))
