@@ -33,9 +33,10 @@ FROZEN_OUTPUTS = ('logits', 'probabilities')
 # Python modules each format needs beyond TensorFlow (the `onnx` extra of setup.py).
 DEPENDENCIES = {'onnx': ('tf2onnx', 'onnxruntime')}
 # Op types a graph for inference must not hold (variables, training, randomness, summaries,
-# Ascend-only ops).
-FORBIDDEN_OPS = ('Variable', 'Assign', 'Apply', 'Random', 'Summary', 'Npu', 'Hcom',
-                 'Truncated', 'Multinomial', 'Shuffle')
+# Ascend-only ops), matched without regard to case: VarHandleOp, NPUDropOutDoMask, ...
+FORBIDDEN_OPS = ('variable', 'varhandle', 'assign', 'apply', 'random', 'summary', 'npu',
+                 'hcom', 'hccl', 'dropout', 'truncated', 'multinomial', 'shuffle',
+                 'placeholderwithdefault')
 ONNX_OPSET = 13
 ONNX_TOLERANCE = 1e-4
 
@@ -96,9 +97,15 @@ def _check_target(target, overwrite):
 
 
 def _check_ops(graph_def):
-    bad = sorted({n.op for n in graph_def.node if any(f in n.op for f in FORBIDDEN_OPS)})
+    """No forbidden op type, and batch norm in inference form (moving statistics)."""
+    bad = sorted({n.op for n in graph_def.node
+                  if any(f in n.op.lower() for f in FORBIDDEN_OPS)})
     if bad:
         raise RuntimeError('the inference graph holds op types %s' % ', '.join(bad))
+    training = [n.name for n in graph_def.node if n.op.startswith('FusedBatchNorm')
+                and n.attr['is_training'].b]
+    if training:
+        raise RuntimeError('batch norm in training form: %s' % ', '.join(training[:3]))
 
 
 def frozen_graph_def(network, config, prefix):
@@ -192,19 +199,25 @@ def aipp_config(config):
     return '\n'.join(lines + ['}']) + '\n'
 
 
+SOC_VERSIONS = ('Ascend310', 'Ascend310P3')
+
+
 def atc_command(config, batch_size):
-    """The ATC commands for Ascend 310 (310P: --soc_version=Ascend310P3), with and without
-    the AIPP normalization."""
-    base = ('atc --model=%s --framework=3 --output=%s --soc_version=Ascend310 '
-            '--input_shape="input:%d,%d,%d,3" --out_nodes="logits:0" --log=info' % (
-                FROZEN_GRAPH, config.network, batch_size, config.image_size, config.image_size))
-    return ('# Run in this directory on a machine with CANN installed (not run here).\n'
-            '# Input float32 NHWC, preprocessed by the host exactly as hparams.json\'s '
-            'preprocessing:\n%s\n'
-            '# Input uint8 RGB NHWC (resized and centre-cropped by the host); %s normalizes on '
-            'the device:\n%s --insert_op_conf=%s\n'
-            % (base, AIPP_CONFIG, base.replace('--output=%s' % config.network,
-                                              '--output=%s_aipp' % config.network), AIPP_CONFIG))
+    """The ATC commands for Ascend 310 and 310P, with and without the AIPP normalization."""
+    def command(soc, aipp):
+        output = '%s_%s%s' % (config.network, soc.lower(), '_aipp' if aipp else '')
+        return ('atc --model=%s --framework=3 --output=%s --soc_version=%s '
+                '--input_shape="input:%d,%d,%d,3" --out_nodes="logits:0" --log=info%s' % (
+                    FROZEN_GRAPH, output, soc, batch_size, config.image_size,
+                    config.image_size, ' --insert_op_conf=%s' % AIPP_CONFIG if aipp else ''))
+
+    lines = ['# Run in this directory on a machine with CANN installed (not run here).']
+    for soc in SOC_VERSIONS:
+        lines += ['# %s, input float32 NHWC, preprocessed by the host exactly as '
+                  'hparams.json\'s preprocessing:' % soc, command(soc, False),
+                  '# %s, input uint8 RGB NHWC (resized and centre-cropped by the host); %s '
+                  'normalizes on the device:' % (soc, AIPP_CONFIG), command(soc, True)]
+    return '\n'.join(lines) + '\n'
 
 
 def run(network, config):

@@ -22,6 +22,12 @@ from conftest import SMALL, checkpoint_steps, make_config, run_train, table_rows
 SIZES = {'densenet121': (32, {}), 'shufflenet_v1': (32, {}), 'shufflenet_v2': (32, {}),
          'vgg16': (32, {}), 'amoebanet_d': (72, {'num_cells': 3, 'reduction_size': 16})}
 STEP = 7
+# Every op type the networks' frozen inference graphs use: anything else (variables, training,
+# random, summary or Ascend ops) must not appear.
+INFERENCE_OPS = {'AddV2', 'AvgPool', 'BiasAdd', 'ConcatV2', 'Const', 'Conv2D',
+                 'DepthwiseConv2dNative', 'FusedBatchNormV3', 'Identity', 'MatMul', 'MaxPool',
+                 'Mean', 'Mul', 'Pack', 'Pad', 'PadV2', 'Placeholder', 'Relu', 'Reshape',
+                 'Shape', 'Softmax', 'Split', 'StridedSlice', 'Transpose'}
 
 
 def _randomized(shapes, rng):
@@ -137,7 +143,10 @@ def test_every_format_gives_the_evaluate_paths_logits(name, tmp_path, demo_dir):
     with open(os.path.join(out, 'frozen_graph.pb'), 'rb') as f:
         graph_def.ParseFromString(f.read())
     ops = {n.op for n in graph_def.node}
-    assert not [op for op in ops if any(bad in op for bad in export.FORBIDDEN_OPS)], ops
+    # what an inference graph may hold, listed here rather than taken from export.py
+    assert ops <= INFERENCE_OPS, ops - INFERENCE_OPS
+    assert all(not n.attr['is_training'].b for n in graph_def.node
+               if n.op.startswith('FusedBatchNorm'))  # batch norm in inference form
     assert [n.name for n in graph_def.node if n.op == 'Placeholder'] == ['input']
     with tf.Graph().as_default() as graph, tf.compat.v1.Session() as session:
         tf.import_graph_def(graph_def, name='')
@@ -150,6 +159,9 @@ def test_every_format_gives_the_evaluate_paths_logits(name, tmp_path, demo_dir):
         onnx = onnxruntime.InferenceSession(os.path.join(out, 'model.onnx'),
                                             providers=['CPUExecutionProvider'])
         assert relative_error(onnx.run(['logits:0'], {'input:0': images})[0], expected) < 1e-5
+        # a free batch dimension: one image gives the first image's logits
+        single = onnx.run(['logits:0'], {'input:0': images[:1]})[0]
+        assert single.shape == (1, 10) and relative_error(single, expected[:1]) < 1e-5
 
     if averages:  # the averages were exported, not the raw weights
         raw = estimator_logits(make_config(name, mode='evaluate', num_classes=10,
@@ -160,8 +172,15 @@ def test_every_format_gives_the_evaluate_paths_logits(name, tmp_path, demo_dir):
 
     with open(os.path.join(out, 'labels.txt')) as f:
         assert f.read().split() == ['digit_%d' % i for i in range(10)]
-    atc = open(os.path.join(out, 'atc_command.txt')).read()
-    assert '--input_shape="input:2,%d,%d,3"' % (size, size) in atc and '--framework=3' in atc
+    atc = [line.split() for line in open(os.path.join(out, 'atc_command.txt'))
+           if line.startswith('atc ')]
+    for soc in ('Ascend310', 'Ascend310P3'):
+        for aipp in (False, True):
+            assert sum(('--soc_version=' + soc in c) and (('--insert_op_conf=aipp.cfg' in c)
+                                                           == aipp) for c in atc) == 1
+    for command in atc:
+        assert {'--model=frozen_graph.pb', '--framework=3', '--out_nodes="logits:0"',
+                '--input_shape="input:2,%d,%d,3"' % (size, size)} <= set(command), command
     assert 'input_format: RGB888_U8' in open(os.path.join(out, 'aipp.cfg')).read()
 
 
@@ -209,14 +228,18 @@ def test_predict_agrees_with_evaluate(trained, tmp_path):
         f.write('not an image')
     last = checkpoint_steps(trained['log_dir'])[-1]
     top1 = [row[2] for row in table_rows(trained['evaluate']) if row[0] == last][0]
+    # training wrote the class names beside its checkpoints
+    with open(os.path.join(trained['log_dir'], 'labels.txt')) as f:
+        assert f.read().split() == ['digit_%d' % i for i in range(10)]
 
     out = str(tmp_path / 'export')
     exported = run_train(['--mode=export', '--eval_dir=' + trained['log_dir'],
                           '--export_dir=' + out, '--export_formats=saved_model'])
     assert exported.returncode == 0, exported.stderr
-    for source in (trained['log_dir'], out):
+    # a directory from the checkpoint directory, a glob from the export
+    for source, pattern in ((trained['log_dir'], images), (out, os.path.join(images, '*.jpg'))):
         csv_path = str(tmp_path / 'predictions.csv')
-        result = run_train(['--mode=predict', '--eval_dir=' + source, '--images=' + images,
+        result = run_train(['--mode=predict', '--eval_dir=' + source, '--images=' + pattern,
                             '--output=' + csv_path, '--batch_size=64'])
         assert result.returncode == 1, result.stderr
         assert result.stderr.strip().splitlines() == [
