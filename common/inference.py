@@ -86,8 +86,9 @@ def restore(session, graph, prefix, config):
 
 
 def class_names(config, directory):
-    """Class names in logit order, or None: the model directory's labels.txt, else the
-    dataset's description (dataset.json class_names) of --data_dir or of the training run."""
+    """Class names in logit order, or None: the model directory's labels.txt (training writes
+    it), else the dataset's description (dataset.json class_names) of --data_dir or of the
+    training run."""
     path = os.path.join(directory, LABELS_FILE)
     if os.path.exists(path):
         with open(path) as f:
@@ -97,7 +98,12 @@ def class_names(config, directory):
                                                                  config.num_classes))
         return names
     saved = runtime.read_hparams(directory) or {}
-    for data_dir in (config.data_dir, saved.get('data_dir')):
+    return dataset_class_names(config, (config.data_dir, saved.get('data_dir')))
+
+
+def dataset_class_names(config, data_dirs):
+    """Class names in logit order from the first of data_dirs whose dataset.json has them."""
+    for data_dir in data_dirs:
         names = (records.read_description(data_dir) or {}).get('class_names') if data_dir else None
         if names:
             # logit i is stored label i + label_offset; class_names[0] is records.FIRST_LABEL

@@ -6,7 +6,8 @@ import os
 
 import tensorflow as tf
 
-from common import backend, checkpoints, estimator, input_pipeline, model_fn, preprocessing, report
+from common import (backend, checkpoints, estimator, inference, input_pipeline, model_fn,
+                    preprocessing, report)
 from common.config import command_line
 from common.errors import UsageError
 from common.hooks import CheckpointSaver, TrainLogHook, log
@@ -125,6 +126,13 @@ def write_hparams(config, runtime):
     with open(path + '.tmp', 'w') as f:
         json.dump(record, f, indent=2, sort_keys=True)
     os.replace(path + '.tmp', path)
+    # The class names travel with the checkpoints (export and predict read them).
+    names = inference.dataset_class_names(config, (config.data_dir,))
+    if names:
+        labels = os.path.join(config.log_dir, inference.LABELS_FILE)
+        with open(labels + '.tmp', 'w') as f:
+            f.write(''.join(n + '\n' for n in names))
+        os.replace(labels + '.tmp', labels)
 
 
 class _HparamsWriter(tf.estimator.SessionRunHook):

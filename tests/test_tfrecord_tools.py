@@ -194,3 +194,18 @@ def test_shard_sets_never_mix(image_tree, tmp_path):
     os.remove(os.path.join(out, 'train-00000-of-00003'))
     assert [os.path.basename(f) for f in input_pipeline.find_files(out, 'train')] == [
         'train-00000-of-00002', 'train-00001-of-00002']
+
+
+def test_demo_dataset_ships_sample_files_of_every_class(demo_dir, tmp_path):
+    """samples/: two validation images per class as JPEG files (README's predict example);
+    a rebuild into the same directory moves them into the existing folder."""
+    names = sorted(os.listdir(os.path.join(demo_dir, 'samples')))
+    assert len(names) == 20
+    assert sorted({n.split('_')[1] for n in names}) == [str(d) for d in range(10)]
+    image = Image.open(os.path.join(demo_dir, 'samples', names[0]))
+    assert (image.format, image.size, image.mode) == ('JPEG', (64, 64), 'RGB')
+    out = str(tmp_path / 'demo')
+    from tfrecord_tools import build_demo_dataset  # pylint: disable=import-outside-toplevel
+    for _ in range(2):
+        build_demo_dataset.build(out, image_px=16, train_shards=1, validation_shards=1)
+    assert sorted(os.listdir(os.path.join(out, 'samples'))) == names

@@ -2,8 +2,11 @@
 handwritten digits (10 classes), upscaled to 64x64 RGB JPEGs, split 80/20 per class.
 
     python -m tfrecord_tools.build_demo_dataset --output_dir=DIR
+
+Beside the shards, samples/ holds two validation images of each class as JPEG files.
 """
 import io
+import os
 import sys
 
 import numpy as np
@@ -27,17 +30,34 @@ def define_flags():
 NUM_CLASSES = 10
 VALIDATION_FRACTION = 0.2
 SPLIT_SEED = 0
+# A few validation images also as files, for trying --mode=predict on the demo checkpoint.
+SAMPLES_DIR = 'samples'
+SAMPLES_PER_CLASS = 2
 
 
-def _encode(item):
-    pixels, label, index, size = item
+def _jpeg(pixels, size):
     image = Image.fromarray((pixels * (255.0 / 16.0)).astype(np.uint8)).convert('RGB')
     image = image.resize((size, size), Image.BILINEAR)
     out = io.BytesIO()
     image.save(out, format='JPEG', quality=writer.JPEG_QUALITY)
-    return writer.make_example(out.getvalue(), size, size, records.FIRST_LABEL + int(label),
+    return out.getvalue()
+
+
+def _encode(item):
+    pixels, label, index, size = item
+    return writer.make_example(_jpeg(pixels, size), size, size, records.FIRST_LABEL + int(label),
                                'digit_%d' % label,
                                'handwritten digit %d' % label, 'digit_%04d.jpg' % index)
+
+
+def _write_samples(items, directory):
+    os.makedirs(directory)
+    written = {}
+    for pixels, label, index, size in items:
+        if written.setdefault(label, 0) < SAMPLES_PER_CLASS:
+            written[label] += 1
+            with open(os.path.join(directory, 'digit_%d_%04d.jpg' % (label, index)), 'wb') as f:
+                f.write(_jpeg(pixels, size))
 
 
 def build(output_dir, image_px=64, train_shards=4, validation_shards=2):
@@ -61,6 +81,7 @@ def build(output_dir, image_px=64, train_shards=4, validation_shards=2):
     with writer.staged(output_dir) as staging:
         for split, (items, shards) in splits.items():
             counts[split], _ = writer.write_split(items, _encode, staging, split, shards)
+        _write_samples(splits['validation'][0], os.path.join(staging, SAMPLES_DIR))
         # dataset.json arrives with the shards: its presence means the data are complete
         return writer.write_description(staging, counts,
                                         ['digit_%d' % label for label in range(NUM_CLASSES)])

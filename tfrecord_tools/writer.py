@@ -98,10 +98,19 @@ def staged(output_dir):
     staging = tempfile.mkdtemp(prefix='.building-', dir=output_dir)
     try:
         yield staging
-        for name in sorted(os.listdir(staging)):
-            os.replace(os.path.join(staging, name), os.path.join(output_dir, name))
+        _move_into(staging, output_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_into(source, target):
+    """Moves source's entries into target; a folder already there gets its entries moved in."""
+    for name in sorted(os.listdir(source)):
+        src, dst = os.path.join(source, name), os.path.join(target, name)
+        if os.path.isdir(src) and os.path.isdir(dst):
+            _move_into(src, dst)
+        else:
+            os.replace(src, dst)
 
 
 def num_shards_for(items, num_shards):
