@@ -26,7 +26,8 @@ from absl import app, flags  # noqa: E402
 
 import official  # noqa: E402
 from benchmarks.environment import tf_distribution  # noqa: E402
-from common import config, demo, input_pipeline, preprocessing, report, runtime  # noqa: E402
+from common import (config, demo, estimator, input_pipeline, preprocessing, report,  # noqa: E402
+                    runtime)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('network', 'densenet121', official.NETWORK_NAMES, 'Network to measure.')
@@ -116,7 +117,8 @@ def train_step(network, cfg, run, dataset_fn):
             dataset_fn(cfg)).get_next()
         spec = network.model_fn(features, labels, tf.estimator.ModeKeys.TRAIN,
                                 dict(config=cfg, runtime=run))
-        with tf.compat.v1.Session() as sess:
+        # the session settings training uses (threads)
+        with tf.compat.v1.Session(config=estimator.session_config(run)) as sess:
             sess.run(tf.compat.v1.global_variables_initializer())
             sess.run(spec.train_op)
             first = time.time() - start
