@@ -2,7 +2,7 @@
 and (given a Python with torch) torchvision, the same step with the same batch and threads.
 
     python -m benchmarks.throughput --network=densenet121 [--data_dir=DIR] [--steps=5]
-        [--torch_python=PYTHON_WITH_TORCH]
+        [--torch_python=PYTHON_WITH_TORCH] [--trace=N]
 
 Prints one line per measurement: graph construction plus the first training step (seconds),
 training images/s on synthetic in-memory data (with its GFLOP/s as a share of this
@@ -10,6 +10,7 @@ machine's fp32 matrix-product rate, measured in the same run, and the process's 
 on TFRecords (--data_dir, default: the demo dataset, built if absent), the input pipeline
 alone, and the peers' steps as ratios. Runs on whatever device TensorFlow sees (CPU here).
 """
+import collections
 import json
 import os
 import resource
@@ -36,6 +37,8 @@ flags.DEFINE_integer('image_size', 224, 'Image size.', lower_bound=16)
 flags.DEFINE_integer('steps', 5, 'Timed steps per measurement (after one warm-up step).',
                      lower_bound=1)
 flags.DEFINE_string('data_dir', None, 'TFRecords to read; default: the demo dataset.')
+flags.DEFINE_integer('trace', 0, 'Print the N op types that take most of one traced training '
+                     'step (where the time goes).', lower_bound=0)
 flags.DEFINE_string('torch_python', None, 'A Python with torch and torchvision: runs the '
                     'torchvision peer (benchmarks/torch_peer.py) in a subprocess.')
 
@@ -122,7 +125,30 @@ def train_step(network, cfg, run, dataset_fn):
             sess.run(tf.compat.v1.global_variables_initializer())
             sess.run(spec.train_op)
             first = time.time() - start
-            return first, _time_steps(sess, spec.train_op, FLAGS.steps)
+            per_step = _time_steps(sess, spec.train_op, FLAGS.steps)
+            if FLAGS.trace and dataset_fn is _synthetic:
+                _print_op_time(sess, spec.train_op, FLAGS.trace)
+            return first, per_step
+
+
+def _print_op_time(sess, op, count):
+    """Op types by their share of the summed op time of one traced step."""
+    metadata = tf.compat.v1.RunMetadata()
+    sess.run(op, options=tf.compat.v1.RunOptions(
+        trace_level=tf.compat.v1.RunOptions.FULL_TRACE), run_metadata=metadata)
+    micros, calls = collections.Counter(), collections.Counter()
+    for device in metadata.step_stats.dev_stats:
+        for node in device.node_stats:
+            # timeline_label reads 'name = OpType(inputs)'
+            op_type = node.timeline_label.split(' = ')[1].split('(')[0] if (
+                ' = ' in node.timeline_label) else node.node_name
+            micros[op_type] += node.op_end_rel_micros
+            calls[op_type] += 1
+    total = sum(micros.values()) or 1
+    print('where one traced step\'s op time goes (%.0f ms summed over ops):' % (total / 1e3))
+    for op_type, us in micros.most_common(count):
+        print('  %-44s %4d calls %8.1f ms %5.1f%%' % (op_type, calls[op_type], us / 1e3,
+                                                    100.0 * us / total))
 
 
 def pipeline_only(cfg, files):
