@@ -31,7 +31,7 @@ PRECISION_MODES = ('allow_mix_precision', 'allow_fp32_to_fp16', 'force_fp16', 'f
                    'must_keep_origin_dtype')
 # Names implemented in common/optimizer.py, schedules.py and preprocessing.py (a test keeps
 # them equal), listed here so that a recipe is checked without importing TensorFlow.
-OPTIMIZERS = ('momentum', 'rmsprop')
+OPTIMIZERS = ('momentum', 'rmsprop', 'adam')
 LR_SCHEDULES = ('cosine_per_epoch', 'linear_to_zero', 'exponential_per_epoch')
 PREPROCESSINGS = ('imagenet_mean_std', 'megvii_bgr', 'inception')
 
@@ -70,7 +70,9 @@ SCHEMA = (
     option('lr_warmup_epochs', 'float', 0.0, 'Linear warm-up from 0, in epochs.', lower=0.0),
     option('lr_floor', 'float', 0.0, 'The learning rate never falls below lr_floor * lr.',
            lower=0.0, upper=1.0, flag=False),
-    option('optimizer', 'enum', 'momentum', 'Optimizer.', choices=OPTIMIZERS, flag=False),
+    option('optimizer', 'enum', 'momentum', 'Optimizer: momentum (SGD; --momentum, '
+           '--use_nesterov), rmsprop (--momentum) or adam (beta1 0.9, beta2 0.999, epsilon 1e-8).',
+           choices=OPTIMIZERS),
     option('momentum', 'float', 0.9, 'Momentum.', lower=0.0),
     option('rmsprop_decay', 'float', 0.9, 'RMSProp: decay of the squared-gradient average.',
            lower=0.0, upper=1.0, flag=False),

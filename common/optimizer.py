@@ -24,7 +24,13 @@ def _rmsprop(learning_rate, config):
                                                epsilon=config.rmsprop_epsilon)
 
 
-OPTIMIZERS = {'momentum': _momentum, 'rmsprop': _rmsprop}
+def _adam(learning_rate, config):
+    # TensorFlow's (and PyTorch's) defaults: beta1 0.9, beta2 0.999, epsilon 1e-8.
+    del config
+    return tf.compat.v1.train.AdamOptimizer(learning_rate)
+
+
+OPTIMIZERS = {'momentum': _momentum, 'rmsprop': _rmsprop, 'adam': _adam}
 
 
 def build(learning_rate, config, runtime):

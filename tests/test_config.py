@@ -83,8 +83,8 @@ def test_config_is_read_only():
 
 @pytest.mark.parametrize('recipe_change, message', [
     ({'optimzer': 'momentum'}, "densenet121 recipe: unknown setting 'optimzer'"),
-    ({'optimizer': 'adam'}, 'densenet121 recipe: optimizer=adam is not one of: momentum, '
-                            'rmsprop'),
+    ({'optimizer': 'adagrad'}, 'densenet121 recipe: optimizer=adagrad is not one of: momentum, '
+                               'rmsprop, adam'),
     ({'lr_schedule': 'cosine'}, 'lr_schedule=cosine is not one of: cosine_per_epoch, '
                                 'linear_to_zero, exponential_per_epoch'),
     ({'preprocessing': 'vgg'}, 'preprocessing=vgg is not one of: imagenet_mean_std'),
@@ -146,7 +146,7 @@ def test_flags_come_from_the_schema_and_stray_arguments_are_errors():
     with pytest.raises(UsageError, match="unexpected argument\\(s\\) 'false'"):
         from_flags('--use_nesterov', 'false')
     with pytest.raises(UsageError, match='Unknown command line flag'):
-        from_flags('--optimizer=rmsprop')  # recipe-only: no flag
+        from_flags('--lr_schedule=linear_to_zero')  # recipe-only: no flag
 
 
 def _training_graph(cfg, run=None):
@@ -163,6 +163,15 @@ def _training_graph(cfg, run=None):
 def _momentum_optimizer(cfg):
     with tf.Graph().as_default():
         return optimizer.build(0.1, cfg, runtime.fixed(cfg))
+
+
+def test_optimizer_flag_picks_the_optimizer():
+    assert isinstance(_momentum_optimizer(from_flags('--optimizer=adam')),
+                      tf.compat.v1.train.AdamOptimizer)
+    assert isinstance(_momentum_optimizer(from_flags('--optimizer=rmsprop')),
+                      tf.compat.v1.train.RMSPropOptimizer)
+    with pytest.raises(UsageError, match='--optimizer=adagrad: value should be one of'):
+        from_flags('--optimizer=adagrad')
 
 
 def test_momentum_and_nesterov_flags_reach_the_optimizer():

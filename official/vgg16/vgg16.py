@@ -44,12 +44,13 @@ def adaptive_avg_pool(x, bins):
     return tf.einsum('ih,nhwc,jw->nijc', rows, x, cols)
 
 
-def build(images, is_training, num_classes, cfg=CONFIG_D, fc_width=FC_WIDTH):
+def build(images, is_training, num_classes, cfg=CONFIG_D, fc_width=FC_WIDTH, dropout=DROPOUT):
     """Returns (logits [batch, num_classes], end_points) for NHWC float images; end_points
     holds 'features', fc7's output that the classifier reads.
 
     cfg (conv widths and 'M' pools, as torchvision's make_layers takes) and fc_width are
     configuration D's by default; smaller ones build the reduced references of the tests.
+    dropout: the rate after fc6 and fc7 in training.
     """
     with tf.compat.v1.variable_scope('vgg16'):
         x, block, index = images, 1, 1
@@ -65,7 +66,7 @@ def build(images, is_training, num_classes, cfg=CONFIG_D, fc_width=FC_WIDTH):
         x = tf.compat.v1.layers.flatten(adaptive_avg_pool(x, POOLED_SIZE))
         for name in ('fc6', 'fc7'):
             x = tf.nn.relu(layers.dense(x, fc_width, kernel_initializer=FC_INIT, name=name))
-            if is_training:
-                x = tf.nn.dropout(x, rate=DROPOUT)
+            if is_training and dropout:
+                x = tf.nn.dropout(x, rate=dropout)
         logits = layers.dense(x, num_classes, kernel_initializer=FC_INIT, name='fc8')
     return logits, {'features': x}
