@@ -64,17 +64,20 @@ TORCH_PEERS = {
 MATMUL_SIZE = 4096
 
 
-def matmul_gflops():
-    """This machine's fp32 matrix-product rate (GFLOP/s): numpy's BLAS on all cores, the plain
-    product the issue quotes (TensorFlow's own MatMul kernel reaches a third of it here)."""
+def matmul_gflops(run):
+    """This machine's fp32 matrix-product rate (GFLOP/s): TensorFlow's oneDNN MatMul with the
+    session settings training uses, the best of five (numpy's BLAS here reaches a fifth of
+    it: OpenBLAS built for an older core)."""
     rng = np.random.RandomState(0)
-    a = rng.rand(MATMUL_SIZE, MATMUL_SIZE).astype(np.float32)
-    b = rng.rand(MATMUL_SIZE, MATMUL_SIZE).astype(np.float32)
-    np.dot(a, b)  # warm-up
-    start = time.time()
-    for _ in range(3):
-        np.dot(a, b)
-    return 2.0 * MATMUL_SIZE ** 3 / ((time.time() - start) / 3) / 1e9
+    with tf.Graph().as_default():
+        a = tf.Variable(rng.rand(MATMUL_SIZE, MATMUL_SIZE).astype(np.float32))
+        b = tf.Variable(rng.rand(MATMUL_SIZE, MATMUL_SIZE).astype(np.float32))
+        product = tf.reduce_sum(tf.matmul(a, b))  # fetch a scalar, not 64 MB
+        with tf.compat.v1.Session(config=estimator.session_config(run)) as sess:
+            sess.run(tf.compat.v1.global_variables_initializer())
+            sess.run(product)  # warm-up
+            best = min(_time_steps(sess, product, 1) for _ in range(5))
+    return 2.0 * MATMUL_SIZE ** 3 / best / 1e9
 
 
 def peak_rss_mb():
@@ -193,7 +196,7 @@ def main(argv):
     print('graph build + first step: %.1f s' % first)
     # a training step is about 3 forward passes of multiply-adds (forward, two backward)
     _, macs = report.network_size(network, image_size=cfg.image_size)
-    gflops, machine = 6.0 * macs * batch / synthetic / 1e9, matmul_gflops()
+    gflops, machine = 6.0 * macs * batch / synthetic / 1e9, matmul_gflops(run)
     print('train, synthetic data: %.2f images/s (%.2f s/step), %.0f GFLOP/s = %.0f%% of this '
           'machine\'s %dx%d fp32 matrix product (%.0f GFLOP/s); peak RSS %.0f MB' % (
               batch / synthetic, synthetic, gflops, 100 * gflops / machine, MATMUL_SIZE,

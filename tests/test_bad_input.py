@@ -97,8 +97,8 @@ def test_npu_requested_without_npu_bridge(demo_dir, tmp_path):
 def test_label_outside_num_classes_stops_training(demo_dir, tmp_path):
     """Demo labels are 1..10; with --num_classes=5 the first batch fails. Nothing is saved."""
     log_dir = str(tmp_path / 'out')
-    result = _run(['--mode=train', '--max_train_steps=5', '--data_dir=' + demo_dir,
-                   '--num_classes=5', '--image_size=32'], log_dir)
+    result = _run(['--network=shufflenet_v2', '--mode=train', '--max_train_steps=5',
+                   '--data_dir=' + demo_dir, '--num_classes=5', '--image_size=32'], log_dir)
     assert_one_error_line(result, 'label out of range', 'tfrecord_tools.verify', code=1)
     assert checkpoint_steps(log_dir) == []
 
@@ -115,8 +115,8 @@ def test_undecodable_image_stops_training(tmp_path):
                 example = writer.make_example(b'not a jpeg', 8, 8, 1 + i % 10, 'x', 'x', 'x.jpg')
                 out.write(example.SerializeToString())
     log_dir = str(tmp_path / 'out')
-    result = _run(['--mode=train', '--max_train_steps=5', '--data_dir=' + data_dir] + SMALL,
-                  log_dir)
+    result = _run(['--network=shufflenet_v2', '--mode=train', '--max_train_steps=5',
+                   '--batch_size=8', '--data_dir=' + data_dir] + SMALL, log_dir)
     assert_one_error_line(result, 'image/encoded is not a JPEG image', code=1)
     assert checkpoint_steps(log_dir) == []
 

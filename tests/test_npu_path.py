@@ -157,7 +157,8 @@ def test_training_through_the_fake_npu_with_device_loops(demo_dir, tmp_path):
     """iterations_per_loop=5: the log hook sees one Session.run per loop of 5 steps and still
     logs at each display step, with the loss-scaled NPU optimizer in the graph."""
     log_dir = str(tmp_path / 'npu')
-    result = run_train(['--device=npu', '--mode=train', '--max_train_steps=20',
+    result = run_train(['--device=npu', '--network=shufflenet_v2', '--mode=train',
+                        '--max_train_steps=20', '--batch_size=32',
                         '--iterations_per_loop=5', '--display_every=5',
                         '--save_checkpoints_steps=10', '--data_dir=' + demo_dir,
                         '--log_dir=' + log_dir] + SMALL, npu=True)

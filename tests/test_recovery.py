@@ -136,7 +136,8 @@ def test_data_loss_during_training_names_the_shard(demo_dir, tmp_path):
         f.seek(5000)
         f.write(b'\xff' * 64)
     os.utime(victim, (stat.st_atime, stat.st_mtime))
-    result = run_train(['--mode=train', '--max_train_steps=200', '--data_dir=' + data_dir,
+    result = run_train(['--network=shufflenet_v2', '--mode=train', '--max_train_steps=200',
+                        '--data_dir=' + data_dir,
                         '--log_dir=' + str(tmp_path / 'out')] + SMALL)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
