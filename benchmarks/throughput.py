@@ -191,12 +191,15 @@ def main(argv):
     print('%s, batch %d, %dx%d, %s, %d CPU cores' % (
         network.name, batch, cfg.image_size, cfg.image_size, tf_distribution(),
         os.cpu_count()))
+    # The matrix-product rate first, in a fresh process: measured after a network's training
+    # graph, the same product ran at 163 instead of 289 GFLOP/s.
+    machine = matmul_gflops(run)
     first, synthetic = train_step(network, cfg, run, _synthetic)
     rss = peak_rss_mb()
     print('graph build + first step: %.1f s' % first)
     # a training step is about 3 forward passes of multiply-adds (forward, two backward)
     _, macs = report.network_size(network, image_size=cfg.image_size)
-    gflops, machine = 6.0 * macs * batch / synthetic / 1e9, matmul_gflops(run)
+    gflops = 6.0 * macs * batch / synthetic / 1e9
     print('train, synthetic data: %.2f images/s (%.2f s/step), %.0f GFLOP/s = %.0f%% of this '
           'machine\'s %dx%d fp32 matrix product (%.0f GFLOP/s); peak RSS %.0f MB' % (
               batch / synthetic, synthetic, gflops, 100 * gflops / machine, MATMUL_SIZE,

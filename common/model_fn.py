@@ -81,14 +81,13 @@ def _train_op(total_loss, config, runtime):
     global_step = tf.compat.v1.train.get_global_step()
     learning_rate = schedules.learning_rate(global_step, config, runtime)
     opt = optimizer.build(learning_rate, config, runtime)
-    grads_and_vars = opt.compute_gradients(total_loss)
-    # Batch-norm moving averages update with every training step, through one gate before the
-    # weight updates. The gradients are computed outside it: inside, each gradient op would get
-    # an edge from each update op (DenseNet-121: 165,000 edges, which oneDNN's graph passes
-    # walk one by one for every new Session.run signature, 20 s each).
+    # Batch-norm moving averages update with every training step, before its gradients. One
+    # gate for all of them: with the update ops themselves as dependencies, each gradient op
+    # would get an edge from each (DenseNet-121: 165,000 edges, which grappler walks again for
+    # every new Session.run signature).
     update_ops = tf.group(*tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS))
     with tf.control_dependencies([update_ops]):
-        train_op = opt.apply_gradients(grads_and_vars, global_step=global_step)
+        train_op = opt.minimize(total_loss, global_step=global_step)
     if config.moving_average_decay:
         with tf.control_dependencies([train_op]):
             train_op = _moving_average(config).apply(model_variables())
