@@ -160,24 +160,24 @@ def _training_graph(cfg, run=None):
                             dict(config=cfg, runtime=run))
 
 
-def _momentum_optimizer(cfg):
+def _optimizer_of(cfg):
     with tf.Graph().as_default():
         return optimizer.build(0.1, cfg, runtime.fixed(cfg))
 
 
 def test_optimizer_flag_picks_the_optimizer():
-    assert isinstance(_momentum_optimizer(from_flags('--optimizer=adam')),
+    assert isinstance(_optimizer_of(from_flags('--optimizer=adam')),
                       tf.compat.v1.train.AdamOptimizer)
-    assert isinstance(_momentum_optimizer(from_flags('--optimizer=rmsprop')),
+    assert isinstance(_optimizer_of(from_flags('--optimizer=rmsprop')),
                       tf.compat.v1.train.RMSPropOptimizer)
     with pytest.raises(UsageError, match='--optimizer=adagrad: value should be one of'):
         from_flags('--optimizer=adagrad')
 
 
 def test_momentum_and_nesterov_flags_reach_the_optimizer():
-    opt = _momentum_optimizer(from_flags('--momentum=0.5', '--use_nesterov=false'))
+    opt = _optimizer_of(from_flags('--momentum=0.5', '--use_nesterov=false'))
     assert opt._momentum == 0.5 and opt._use_nesterov is False  # pylint: disable=protected-access
-    opt = _momentum_optimizer(from_flags())
+    opt = _optimizer_of(from_flags())
     assert opt._momentum == 0.9 and opt._use_nesterov is True  # pylint: disable=protected-access
 
 
