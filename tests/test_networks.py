@@ -217,3 +217,27 @@ def test_depthwise_gradients_are_sane_on_small_maps(name):
             values = session.run(gradients)
     worst = max((float(np.abs(g).max()), v.op.name) for g, v in zip(values, variables))
     assert np.isfinite(worst[0]) and worst[0] < 100.0, worst
+
+
+@pytest.mark.parametrize('channels', [58, 64])
+def test_relu_gradient_equals_relugrad_and_skips_it_on_unaligned_channels(channels):
+    """layers.relu's training gradient gives ReluGrad's values (zeros and negatives included);
+    on oneDNN builds it is dy * sign(y) for channels that are not a multiple of 16 (oneDNN's
+    ReluGrad is slow there), ReluGrad otherwise and in inference graphs."""
+    rng = np.random.RandomState(0)
+    x = rng.normal(size=[4, 5, 5, channels]).astype(np.float32)
+    x[0, 0, 0, :10] = 0.0
+    dy = rng.normal(size=x.shape).astype(np.float32)
+    with tf.Graph().as_default() as graph:
+        inputs = tf.compat.v1.placeholder(tf.float32, x.shape)
+        ours = tf.gradients(layers.relu(inputs, True), inputs, grad_ys=dy)[0]
+        native = tf.gradients(tf.nn.relu(inputs), inputs, grad_ys=dy)[0]
+        inference = layers.relu(inputs, False)
+        with tf.compat.v1.Session() as session:
+            ours, native = session.run([ours, native], {inputs: x})
+        types = [op.type for op in graph.get_operations()]
+    np.testing.assert_array_equal(ours, native)
+    assert (ours[x <= 0] == 0).all() and (ours[x > 0] == dy[x > 0]).all()
+    assert types.count('ReluGrad') == (1 if layers._ONEDNN and channels % 16 else 2)
+    assert ('Sign' in types) == bool(layers._ONEDNN and channels % 16)
+    assert '_gradient_op_type' not in inference.op.node_def.attr

@@ -46,8 +46,8 @@ def _conv(x, filters, kernel, strides=1, padding='same', name=None):
 
 
 def _relu_conv_bn(x, filters, strides, is_training, conv_name, bn_name):
-    return layers.batch_norm(_conv(tf.nn.relu(x), filters, 1, strides, name=conv_name),
-                             is_training, bn_name)
+    y = _conv(layers.relu(x, is_training), filters, 1, strides, name=conv_name)
+    return layers.batch_norm(y, is_training, bn_name)
 
 
 def _drop_path(x, keep_prob):
@@ -73,16 +73,15 @@ def _operation(x, operation, filters, strides, is_training, keep_prob):
     channels = int(x.shape[3])
     if operation in ('3x3', '1x7_7x1'):
         width = filters // 4  # bottleneck
-        y = layers.batch_norm(_conv(tf.nn.relu(x), width, 1, name='pre_1x1'), is_training,
-                              'pre_bn')
-        y = tf.nn.relu(y)
+        y = _conv(layers.relu(x, is_training), width, 1, name='pre_1x1')
+        y = layers.batch_norm_relu(y, is_training, 'pre_bn')
         if operation == '3x3':
             y = _conv(y, width, 3, strides, name='3x3')
         else:
             y = _conv(y, width, [1, 7], [1, strides], name='1x7')
-            y = tf.nn.relu(layers.batch_norm(y, is_training, 'bn_1x7_7x1'))
+            y = layers.batch_norm_relu(y, is_training, 'bn_1x7_7x1')
             y = _conv(y, width, [7, 1], [strides, 1], name='7x1')
-        y = tf.nn.relu(layers.batch_norm(y, is_training, 'bn'))
+        y = layers.batch_norm_relu(y, is_training, 'bn')
         y = layers.batch_norm(_conv(y, filters, 1, name='post_1x1'), is_training, 'post_bn')
     elif operation in ('none', '1x1'):
         y = x
@@ -103,7 +102,8 @@ def _cell(x, previous, spec, filters, strides, is_training, keep_prob, name):
             previous = x
         elif int(previous.shape[2]) != int(x.shape[2]):
             with tf.compat.v1.variable_scope('prev_reduction'):
-                previous = factorized_reduction(tf.nn.relu(previous), filters, is_training)
+                previous = factorized_reduction(layers.relu(previous, is_training), filters,
+                                                is_training)
         elif int(previous.shape[3]) != filters:
             previous = _relu_conv_bn(previous, filters, 1, is_training, 'prev_1x1', 'prev_bn')
         states = [_relu_conv_bn(x, filters, 1, is_training, '1x1', 'beginning_bn'), previous]
@@ -139,11 +139,11 @@ def _aux_head(x, num_classes, is_training):
     whole remaining map, FC."""
     with tf.compat.v1.variable_scope('aux_logits'):
         y = tf.nn.avg_pool2d(x, AUX_POOL, AUX_POOL_STRIDE, 'VALID')
-        y = tf.nn.relu(layers.batch_norm(_conv(y, int(128 * AUX_SCALING), 1, name='proj'),
-                                         is_training, 'aux_bn0'))
+        y = layers.batch_norm_relu(_conv(y, int(128 * AUX_SCALING), 1, name='proj'),
+                                   is_training, 'aux_bn0')
         y = _conv(y, int(768 * AUX_SCALING), y.shape[1:3].as_list(), padding='valid',
                   name='conv')
-        y = tf.nn.relu(layers.batch_norm(y, is_training, 'aux_bn1'))
+        y = layers.batch_norm_relu(y, is_training, 'aux_bn1')
         return layers.dense(tf.compat.v1.layers.flatten(y), num_classes, kernel_initializer=INIT,
                             name='FC')
 
@@ -199,10 +199,10 @@ def build(images, is_training, num_classes, num_cells=NUM_CELLS, reduction_size=
                       'cell_%d' % i)
             if is_training and i == reductions[1] - 1:
                 with tf.compat.v1.variable_scope('aux_head'):
-                    aux_logits = _aux_head(tf.nn.relu(x), num_classes, is_training)
+                    aux_logits = _aux_head(layers.relu(x, is_training), num_classes, is_training)
             outputs.append(x)
         with tf.compat.v1.variable_scope('final_layer'):
-            features = layers.global_avg_pool(tf.nn.relu(x))
+            features = layers.global_avg_pool(layers.relu(x, is_training))
             x = tf.nn.dropout(features, rate=DENSE_DROPOUT) if is_training else features
             logits = layers.dense(x, num_classes, kernel_initializer=INIT, name='FC')
     end_points = {'features': features}

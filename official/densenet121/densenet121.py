@@ -18,16 +18,16 @@ MIN_IMAGE_SIZE = 32  # five halvings leave a 1x1 map
 
 
 def _dense_layer(x, growth_rate, is_training):
-    y = tf.nn.relu(layers.batch_norm(x, is_training, 'norm1'))
+    y = layers.batch_norm_relu(x, is_training, 'norm1')
     y = layers.conv2d(y, BOTTLENECK_FACTOR * growth_rate, 1, name='conv1')
-    y = tf.nn.relu(layers.batch_norm(y, is_training, 'norm2'))
+    y = layers.batch_norm_relu(y, is_training, 'norm2')
     y = layers.conv2d(y, growth_rate, 3, padding=1, name='conv2')
     return tf.concat([x, y], axis=3)
 
 
 def _transition(x, is_training):
     filters = int(int(x.shape[3]) * COMPRESSION)
-    x = tf.nn.relu(layers.batch_norm(x, is_training, 'norm'))
+    x = layers.batch_norm_relu(x, is_training, 'norm')
     x = layers.conv2d(x, filters, 1, name='conv')
     return layers.avg_pool(x, 2, 2)
 
@@ -42,7 +42,7 @@ def build(images, is_training, num_classes, growth_rate=GROWTH_RATE, block_confi
     """
     with tf.compat.v1.variable_scope('densenet121'):
         x = layers.conv2d(images, num_init_features, 7, strides=2, padding=3, name='conv0')
-        x = tf.nn.relu(layers.batch_norm(x, is_training, 'norm0'))
+        x = layers.batch_norm_relu(x, is_training, 'norm0')
         x = layers.max_pool(x, 3, 2, padding=1)
         for block, num_layers in enumerate(block_config, start=1):
             with tf.compat.v1.variable_scope('denseblock%d' % block):
@@ -52,7 +52,7 @@ def build(images, is_training, num_classes, growth_rate=GROWTH_RATE, block_confi
             if block < len(block_config):
                 with tf.compat.v1.variable_scope('transition%d' % block):
                     x = _transition(x, is_training)
-        x = tf.nn.relu(layers.batch_norm(x, is_training, 'norm5'))
+        x = layers.batch_norm_relu(x, is_training, 'norm5')
         features = layers.global_avg_pool(x)
         logits = layers.dense(features, num_classes, name='classifier')
     return logits, {'features': features}

@@ -37,8 +37,8 @@ def _unit(x, out_channels, stride, first_unit, is_training):
     y = layers.batch_norm(layers.group_conv1x1(y, main_out, GROUPS, name='conv2'),
                           is_training, 'bn3')
     if stride == 1:
-        return tf.nn.relu(x + y)
-    return tf.concat([layers.avg_pool_padded(x, 3, 2, 1), tf.nn.relu(y)], axis=3)
+        return layers.relu(x + y, is_training)
+    return tf.concat([layers.avg_pool_padded(x, 3, 2, 1), layers.relu(y, is_training)], axis=3)
 
 
 def build(images, is_training, num_classes, width=WIDTH):

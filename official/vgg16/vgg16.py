@@ -59,13 +59,14 @@ def build(images, is_training, num_classes, cfg=CONFIG_D, fc_width=FC_WIDTH, dro
                 x = tf.nn.max_pool2d(x, 2, 2, 'VALID')
                 block, index = block + 1, 1
                 continue
-            x = tf.nn.relu(layers.conv2d(x, item, 3, padding=1, use_bias=True,
-                                         kernel_initializer=CONV_INIT,
-                                         name='conv%d_%d' % (block, index)))
+            x = layers.conv2d(x, item, 3, padding=1, use_bias=True, kernel_initializer=CONV_INIT,
+                              name='conv%d_%d' % (block, index))
+            x = layers.relu(x, is_training)
             index += 1
         x = tf.compat.v1.layers.flatten(adaptive_avg_pool(x, POOLED_SIZE))
         for name in ('fc6', 'fc7'):
-            x = tf.nn.relu(layers.dense(x, fc_width, kernel_initializer=FC_INIT, name=name))
+            x = layers.dense(x, fc_width, kernel_initializer=FC_INIT, name=name)
+            x = layers.relu(x, is_training)
             if is_training and dropout:
                 x = tf.nn.dropout(x, rate=dropout)
         logits = layers.dense(x, num_classes, kernel_initializer=FC_INIT, name='fc8')
