@@ -241,3 +241,30 @@ def test_relu_gradient_equals_relugrad_and_skips_it_on_unaligned_channels(channe
     assert types.count('ReluGrad') == (1 if layers._ONEDNN and channels % 16 else 2)
     assert ('Sign' in types) == bool(layers._ONEDNN and channels % 16)
     assert '_gradient_op_type' not in inference.op.node_def.attr
+
+
+@pytest.mark.parametrize('is_training', [True, False])
+def test_group_conv1x1_convolves_each_group_alone(is_training):
+    """Both ways of the grouped 1x1 convolution (in training graphs on oneDNN builds one
+    block-diagonal kernel, else a conv per group) give numpy's per-group products and the
+    kernel's gradient."""
+    rng = np.random.RandomState(0)
+    x = rng.normal(size=[2, 3, 3, 12]).astype(np.float32)
+    with tf.Graph().as_default():
+        y = layers.group_conv1x1(tf.constant(x), 6, 3, is_training, name='g')
+        convs = [op for op in tf.compat.v1.get_default_graph().get_operations()
+                 if op.type == 'Conv2D']
+        kernel = tf.compat.v1.trainable_variables()[0]
+        gradient = tf.gradients(tf.reduce_sum(y * np.arange(6, dtype=np.float32)), kernel)[0]
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            y, k, gradient = session.run([y, kernel, gradient])
+    assert k.shape == (1, 1, 4, 6)
+    assert len(convs) == (1 if is_training and layers._ONEDNN else 3)
+    expected = np.concatenate([x[..., 4 * g:4 * g + 4] @ k[0, 0, :, 2 * g:2 * g + 2]
+                               for g in range(3)], axis=-1)
+    np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+    expected_gradient = np.concatenate(
+        [x[..., 4 * g:4 * g + 4].sum(axis=(0, 1, 2))[:, None] * np.arange(2 * g, 2 * g + 2)
+         for g in range(3)], axis=-1)
+    np.testing.assert_allclose(gradient[0, 0], expected_gradient, rtol=1e-4, atol=1e-4)

@@ -28,13 +28,14 @@ def _unit(x, out_channels, stride, first_unit, is_training):
     mid = out_channels // 4  # of the full output width, also in stride-2 units
     main_out = out_channels - in_channels if stride == 2 else out_channels
     # Stage 2's first unit sees only the 24 stem channels: its first 1x1 is not grouped.
-    y = layers.group_conv1x1(x, mid, 1 if first_unit else GROUPS, name='conv1')
+    y = layers.group_conv1x1(x, mid, 1 if first_unit else GROUPS, is_training,
+                             name='conv1')
     y = layers.batch_norm_relu(y, is_training, 'bn1')
     y = layers.batch_norm(layers.depthwise_conv2d(y, 3, stride, padding=1, name='dw'),
                           is_training, 'bn2')
     # megvii shuffles after the depthwise conv (equivalent to before it: DW is per channel).
     y = layers.channel_shuffle(y, GROUPS, channels_first_in_groups=False)
-    y = layers.batch_norm(layers.group_conv1x1(y, main_out, GROUPS, name='conv2'),
+    y = layers.batch_norm(layers.group_conv1x1(y, main_out, GROUPS, is_training, name='conv2'),
                           is_training, 'bn3')
     if stride == 1:
         return layers.relu(x + y, is_training)
