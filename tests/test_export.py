@@ -27,7 +27,7 @@ STEP = 7
 INFERENCE_OPS = {'AddV2', 'AvgPool', 'BiasAdd', 'ConcatV2', 'Const', 'Conv2D',
                  'DepthwiseConv2dNative', 'FusedBatchNormV3', 'Identity', 'MatMul', 'MaxPool',
                  'Mean', 'Mul', 'Pack', 'Pad', 'PadV2', 'Placeholder', 'Relu', 'Reshape',
-                 'Shape', 'Softmax', 'Split', 'StridedSlice', 'Transpose'}
+                 'Shape', 'Slice', 'Softmax', 'Split', 'StridedSlice', 'Transpose'}
 
 
 def _randomized(shapes, rng):
