@@ -58,7 +58,7 @@ def normalize_mean_std(image):
     """RGB in 0..255 [..., width, 3] -> per-channel standardized (ImageNet statistics).
 
     As image * (1 / std) - mean / std with the constants repeated along a row: Eigen
-    broadcasts a 3-vector over an image slowly (0.85 core-ms per 224x224 image; 0.3 so).
+    broadcasts a 3-vector over an image slowly (0.85 core-ms per 224x224 image, 0.3 this way).
     """
     row = tf.stack([tf.shape(image)[-2], 1])
     scale = tf.tile([[1.0 / s for s in STD_RGB]], row)
