@@ -2,7 +2,8 @@
 and (given a Python with torch) torchvision, the same step with the same batch and threads.
 
     python -m benchmarks.throughput --network=densenet121 [--data_dir=DIR] [--steps=5]
-        [--torch_python=PYTHON_WITH_TORCH] [--trace=N]
+        [--torch_python=PYTHON_WITH_TORCH [--megvii_dir=SHUFFLENET_SERIES/ShuffleNetV1]]
+        [--trace=N]
 
 Prints one line per measurement: graph construction plus the first training step (seconds),
 training images/s on synthetic in-memory data (with its GFLOP/s as a share of this
@@ -41,6 +42,9 @@ flags.DEFINE_integer('trace', 0, 'Print the N op types that take most of one tra
                      'step (where the time goes).', lower_bound=0)
 flags.DEFINE_string('torch_python', None, 'A Python with torch and torchvision: runs the '
                     'torchvision peer (benchmarks/torch_peer.py) in a subprocess.')
+flags.DEFINE_string('megvii_dir', None, 'The ShuffleNetV1 folder of a megvii-model/'
+                    'ShuffleNet-Series checkout: with --torch_python, ShuffleNetV1 is compared '
+                    'with megvii\'s own PyTorch network instead of torchvision\'s ShuffleNetV2.')
 
 # tf.keras.applications peers: same family, or the light-network reference.
 KERAS_PEERS = {
@@ -53,7 +57,7 @@ KERAS_PEERS = {
 
 
 # torchvision peers: the same architecture; ShuffleNetV1 (megvii's code, not in torchvision)
-# is compared with torchvision's ShuffleNetV2, the nearest.
+# is compared with torchvision's ShuffleNetV2, the nearest, unless --megvii_dir gives megvii's.
 TORCH_PEERS = {
     'densenet121': 'densenet121',
     'shufflenet_v1': 'shufflenet_v2_x1_0',
@@ -61,6 +65,7 @@ TORCH_PEERS = {
     'vgg16': 'vgg16',
     'amoebanet_d': None,
 }
+MEGVII_PEER = 'megvii_shufflenet_v1'
 MATMUL_SIZE = 4096
 
 
@@ -88,7 +93,8 @@ def torch_step(model_name, cfg):
     """The torchvision peer's JSON line (images_per_s, first_step_s, peak_rss_mb)."""
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'torch_peer.py')
     out = subprocess.run([FLAGS.torch_python, script, model_name, str(cfg.batch_size),
-                          str(cfg.image_size), str(os.cpu_count()), str(FLAGS.steps)],
+                          str(cfg.image_size), str(os.cpu_count()), str(FLAGS.steps)]
+                         + ([FLAGS.megvii_dir] if model_name == MEGVII_PEER else []),
                          stdout=subprocess.PIPE, universal_newlines=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -215,11 +221,14 @@ def main(argv):
         print('tf.keras.applications.%s train step: %.2f images/s; ours/keras = %.2f' % (
             peer, batch / keras, keras / synthetic))
     peer = TORCH_PEERS.get(network.name)
+    if network.name == 'shufflenet_v1' and FLAGS.megvii_dir:
+        peer = MEGVII_PEER
     if FLAGS.torch_python and peer:
         theirs = torch_step(peer, cfg)
-        print('torchvision %s (torch %s, %d threads) train step: %.2f images/s, first step '
+        print('%s %s (torch %s, %d threads) train step: %.2f images/s, first step '
               '%.1f s, peak RSS %.0f MB; ours/torch = %.2f' % (
-                  peer, theirs['torch'], os.cpu_count(), theirs['images_per_s'],
+                  'megvii' if peer == MEGVII_PEER else 'torchvision', peer, theirs['torch'],
+                  os.cpu_count(), theirs['images_per_s'],
                   theirs['first_step_s'], theirs['peak_rss_mb'],
                   (batch / synthetic) / theirs['images_per_s']))
     return 0

@@ -3,8 +3,10 @@ momentum, cross-entropy, synthetic data, same batch, size and threads) of the to
 model, run by a Python that has torch. It imports nothing from this project, so that
 benchmarks.throughput can start it with any interpreter:
 
-    PYTHON_WITH_TORCH benchmarks/torch_peer.py MODEL BATCH SIZE THREADS STEPS
+    PYTHON_WITH_TORCH benchmarks/torch_peer.py MODEL BATCH SIZE THREADS STEPS [MEGVII_DIR]
 
+MODEL is a torchvision model name, or megvii_shufflenet_v1: megvii's own ShuffleNetV1 (1.0x,
+3 groups) from MEGVII_DIR, the ShuffleNetV1 folder of a ShuffleNet-Series checkout.
 Prints one JSON line: images_per_s, first_step_s (model build + first step), peak_rss_mb.
 """
 import json
@@ -21,7 +23,12 @@ def main(argv):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     start = time.time()
-    model = getattr(torchvision.models, model_name)(num_classes=1000)
+    if model_name == 'megvii_shufflenet_v1':
+        sys.path.insert(0, argv[6])
+        from network import ShuffleNetV1  # pylint: disable=import-outside-toplevel,import-error
+        model = ShuffleNetV1(input_size=size, n_class=1000, model_size='1.0x', group=3)
+    else:
+        model = getattr(torchvision.models, model_name)(num_classes=1000)
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True,
                                 weight_decay=1e-4)
