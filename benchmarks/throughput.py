@@ -223,6 +223,9 @@ def main(argv):
     peer = TORCH_PEERS.get(network.name)
     if network.name == 'shufflenet_v1' and FLAGS.megvii_dir:
         peer = MEGVII_PEER
+        if not os.path.isfile(os.path.join(FLAGS.megvii_dir, 'network.py')):
+            raise app.UsageError('--megvii_dir=%s has no network.py: give the ShuffleNetV1 '
+                                 'folder of a ShuffleNet-Series checkout' % FLAGS.megvii_dir)
     if FLAGS.torch_python and peer:
         theirs = torch_step(peer, cfg)
         print('%s %s (torch %s, %d threads) train step: %.2f images/s, first step '
