@@ -190,6 +190,13 @@ def main(argv):
     del argv
     tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.ERROR)
     network = official.load(FLAGS.network)
+    torch_peer = TORCH_PEERS.get(network.name)
+    if network.name == 'shufflenet_v1' and FLAGS.megvii_dir:
+        torch_peer = MEGVII_PEER
+        if not os.path.isfile(os.path.join(FLAGS.megvii_dir, 'network.py')):
+            print('error: --megvii_dir=%s has no network.py: give the ShuffleNetV1 folder of a '
+                  'ShuffleNet-Series checkout' % FLAGS.megvii_dir, file=sys.stderr)
+            return 2
     cfg, run = _configuration(network)
     data_dir = FLAGS.data_dir or demo.data_dir()
     files = input_pipeline.find_files(data_dir, 'train')
@@ -220,17 +227,12 @@ def main(argv):
         keras = keras_step(peer, cfg)
         print('tf.keras.applications.%s train step: %.2f images/s; ours/keras = %.2f' % (
             peer, batch / keras, keras / synthetic))
-    peer = TORCH_PEERS.get(network.name)
-    if network.name == 'shufflenet_v1' and FLAGS.megvii_dir:
-        peer = MEGVII_PEER
-        if not os.path.isfile(os.path.join(FLAGS.megvii_dir, 'network.py')):
-            raise app.UsageError('--megvii_dir=%s has no network.py: give the ShuffleNetV1 '
-                                 'folder of a ShuffleNet-Series checkout' % FLAGS.megvii_dir)
-    if FLAGS.torch_python and peer:
-        theirs = torch_step(peer, cfg)
+    if FLAGS.torch_python and torch_peer:
+        theirs = torch_step(torch_peer, cfg)
         print('%s %s (torch %s, %d threads) train step: %.2f images/s, first step '
               '%.1f s, peak RSS %.0f MB; ours/torch = %.2f' % (
-                  'megvii' if peer == MEGVII_PEER else 'torchvision', peer, theirs['torch'],
+                  'megvii' if torch_peer == MEGVII_PEER else 'torchvision', torch_peer,
+                  theirs['torch'],
                   os.cpu_count(), theirs['images_per_s'],
                   theirs['first_step_s'], theirs['peak_rss_mb'],
                   (batch / synthetic) / theirs['images_per_s']))
