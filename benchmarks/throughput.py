@@ -90,7 +90,7 @@ def peak_rss_mb():
 
 
 def torch_step(model_name, cfg):
-    """The torchvision peer's JSON line (images_per_s, first_step_s, peak_rss_mb)."""
+    """The PyTorch peer's JSON line (images_per_s, first_step_s, peak_rss_mb)."""
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'torch_peer.py')
     out = subprocess.run([FLAGS.torch_python, script, model_name, str(cfg.batch_size),
                           str(cfg.image_size), str(os.cpu_count()), str(FLAGS.steps)]
@@ -232,8 +232,7 @@ def main(argv):
         print('%s %s (torch %s, %d threads) train step: %.2f images/s, first step '
               '%.1f s, peak RSS %.0f MB; ours/torch = %.2f' % (
                   'megvii' if torch_peer == MEGVII_PEER else 'torchvision', torch_peer,
-                  theirs['torch'],
-                  os.cpu_count(), theirs['images_per_s'],
+                  theirs['torch'], os.cpu_count(), theirs['images_per_s'],
                   theirs['first_step_s'], theirs['peak_rss_mb'],
                   (batch / synthetic) / theirs['images_per_s']))
     return 0

@@ -99,9 +99,7 @@ def group_conv1x1(x, filters, groups, is_training, name=None):
     channels = int(x.shape[3])
     with tf.compat.v1.variable_scope(name, default_name='group_conv'):
         kernel = tf.compat.v1.get_variable(
-            'kernel', [1, 1, channels // groups, filters],
-            initializer=tf.compat.v1.variance_scaling_initializer(
-                scale=2.0, mode='fan_in', distribution='untruncated_normal'))
+            'kernel', [1, 1, channels // groups, filters], initializer=KAIMING_NORMAL)
     kernels = tf.split(tf.cast(kernel, x.dtype), groups, axis=3)
     if is_training and _ONEDNN:
         width = filters // groups  # group g's inputs feed only its own block of outputs
