@@ -32,7 +32,9 @@ def _op_error_line(error, data_dir):
             return 'error: %s' % corrupt
     first = error.message.strip().splitlines()[0]
     hint = ''
-    if isinstance(error, (tf.errors.DataLossError, tf.errors.InvalidArgumentError)):
+    if isinstance(error, tf.errors.DataLossError) or (
+            isinstance(error, tf.errors.InvalidArgumentError)
+            and input_pipeline.raised_reading_input(error)):
         hint = ' (python -m tfrecord_tools.verify --data_dir=%s names the bad record)' % data_dir
     return 'error: %s: %s%s' % (type(error).__name__, first, hint)
 

@@ -5,6 +5,7 @@ Preprocessing itself lives in preprocessing.py; this module only wires it into t
 import glob
 import json
 import os
+import re
 
 import tensorflow as tf
 
@@ -54,6 +55,25 @@ def find_corrupt_file(data_dir):
         except UsageError as e:
             return e
     return None
+
+
+# The ops through which a batch leaves tf.data: an error raised there came from reading or
+# decoding a record.
+ITERATOR_OPS = ('IteratorGetNext', 'IteratorGetNextSync', 'IteratorGetNextAsOptional')
+
+
+# The nodes an error message names, innermost last: '[[{{node NAME}}]]' or '[[NAME]]'.
+_NAMED_NODE = re.compile(r'\[\[(?:\{\{node )?([^\]}]+)')
+
+
+def raised_reading_input(error):
+    """Whether a TensorFlow OpError was raised while reading the input (a bad record), rather
+    than by the model, a collective or the device: the op is the iterator's, or, for an error
+    inside a dataset function (where TensorFlow gives no op), the message names it."""
+    if error.op is not None:
+        return error.op.type in ITERATOR_OPS
+    return any(name.split('/')[-1].startswith(ITERATOR_OPS)
+               for name in _NAMED_NODE.findall(error.message))
 
 
 def count_records(files):

@@ -154,3 +154,24 @@ def test_help_lists_every_flag_with_the_networks_defaults():
     short = run_train(['-h'])
     assert short.returncode == 0 and '--lr=0.1\n' in short.stdout
     assert '--num_cells' not in short.stdout  # densenet121 has no such option
+
+
+def test_only_errors_raised_reading_input_point_at_the_data():
+    """An InvalidArgumentError from the input (a record) names tfrecord_tools.verify; one from
+    the model, a collective or the device does not (in-process: no training)."""
+    import tensorflow as tf
+    import train
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        labels = tf.data.Dataset.from_tensors(tf.constant(7)).map(
+            lambda x: tf.debugging.assert_less(x, 5, message='label out of range') and x)
+        from_input = tf.compat.v1.data.make_one_shot_iterator(labels).get_next()
+        from_model = tf.reshape(tf.compat.v1.placeholder_with_default([1, 2, 3], [None]), [2])
+        errors = []
+        for tensor in (from_input, from_model):
+            with pytest.raises(tf.errors.InvalidArgumentError) as caught:
+                session.run(tensor)
+            errors.append(train._op_error_line(caught.value, '/data'))  # pylint: disable=protected-access
+    assert errors[0].startswith('error: InvalidArgumentError: ') and (
+        'tfrecord_tools.verify --data_dir=/data' in errors[0]), errors[0]
+    assert errors[1].startswith('error: InvalidArgumentError: ') and (
+        'verify' not in errors[1]), errors[1]
