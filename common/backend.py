@@ -94,13 +94,30 @@ def uses_horovod(runtime):
 
 
 def broadcast_hooks(runtime):
-    """Hooks that copy rank 0's initial variables to every rank (none on one rank)."""
-    if runtime.rank_size == 1:
+    """Hooks that copy rank 0's initial variables to every rank: Horovod's with several ranks
+    off Ascend. On Ascend none: NPUEstimator adds its own NPUBroadcastGlobalVariablesHook
+    whenever RANK_SIZE > 1, and a second one would broadcast every variable twice."""
+    if runtime.rank_size == 1 or runtime.device == 'npu':
         return []
-    if runtime.device == 'npu':
-        from npu_bridge.estimator.npu.npu_hook import NPUBroadcastGlobalVariablesHook  # pylint: disable=import-outside-toplevel
-        return [NPUBroadcastGlobalVariablesHook(0, runtime.rank)]
     return [_horovod().BroadcastGlobalVariablesHook(0)]
+
+
+# The job environment NPUEstimator reads (npu_common.py's job info); the ModelZoo's scripts
+# export JOB_ID=10087. Without JOB_ID it stops, and r1.2.0 also calls .isdigit() on
+# RANK_SIZE's integer default when RANK_SIZE is unset.
+DEFAULT_JOB_ID = '10087'
+
+
+def set_npu_job_environment(runtime):
+    """Sets the job variables NPUEstimator needs and the user left unset (a direct
+    `python train.py` on one device); returns {name: value} of those it set."""
+    # DEVICE_ID is left alone: only the runtime reads it (it defaults to device 0, and a user's
+    # ASCEND_DEVICE_ID must not be overridden).
+    wanted = {'JOB_ID': DEFAULT_JOB_ID, 'RANK_SIZE': str(runtime.rank_size),
+              'RANK_ID': str(runtime.rank)}
+    added = {name: value for name, value in wanted.items() if not os.environ.get(name)}
+    os.environ.update(added)
+    return added
 
 
 def mixed_precision(device, precision_mode):

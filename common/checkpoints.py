@@ -50,6 +50,25 @@ def _complete(prefix):
             and len(shards) == int(shards[0][-5:]))
 
 
+def remove_session_start(log_dir):
+    """Removes model.ckpt-0 when it is a training directory's only checkpoint (rank 0, before
+    repair): NPUEstimator's saver writes the initial weights when the session starts, so a
+    run that failed before its first step leaves one. Resuming from it would skip this run's
+    warm start, and evaluation would list weights nobody trained."""
+    if not os.path.isdir(log_dir):
+        return
+    steps = {_step_of(p[:-len('.index')])
+             for p in glob.glob(os.path.join(log_dir, 'model.ckpt-*.index'))}
+    if steps != {0}:
+        return
+    for path in glob.glob(os.path.join(log_dir, 'model.ckpt-0.*')) + [
+            os.path.join(log_dir, 'checkpoint')]:
+        if os.path.isfile(path):
+            os.remove(path)
+    log.info('removed model.ckpt-0 from %s: the initial weights of a run that stopped before '
+             'its first step', log_dir)
+
+
 def repair(log_dir):
     """Makes a run directory safe to resume from, before training starts (rank 0).
 

@@ -7,6 +7,7 @@ every value against the schema; nothing else in the project builds a configurati
 flags. What is learned at run time (backend, record counts, steps) is common/runtime.py's.
 """
 import collections
+import re
 import sys
 
 from absl import flags
@@ -43,6 +44,28 @@ SCHEMA = (
     option('precision_mode', 'enum', 'allow_mix_precision',
            'NPU precision mode; on GPU any mixed mode turns on automatic mixed precision.',
            choices=PRECISION_MODES),
+    # Ascend's debugging and tuning switches, as the ModelZoo's test/train_*.sh scripts pass
+    # them (NPURunConfig; common/estimator.py). Off Ascend they are said once and ignored.
+    option('over_dump', 'bool', False, 'NPU: dump the inputs and outputs of operators that '
+           'overflow (DumpConfig enable_dump_debug).'),
+    option('over_dump_path', 'str', None, 'NPU: where --over_dump writes (default '
+           '<log_dir>/overflow_dump).'),
+    option('data_dump_flag', 'bool', False, 'NPU: dump every operator\'s inputs and outputs '
+           'at --data_dump_step (DumpConfig enable_dump).'),
+    option('data_dump_step', 'str', '10', 'NPU: steps that --data_dump_flag dumps, e.g. '
+           '"0|5|10" or "0|10-20".'),
+    option('data_dump_path', 'str', None, 'NPU: where --data_dump_flag writes (default '
+           '<log_dir>/data_dump).'),
+    option('profiling', 'bool', False, 'NPU: profile training (ProfilingConfig; task_trace '
+           'and training_trace).'),
+    option('profiling_dump_path', 'str', None, 'NPU: where --profiling writes (default '
+           '<log_dir>/profiling).'),
+    option('op_select_implmode', 'enum', None, 'NPU: operator implementations to prefer '
+           '(default: the CANN\'s, high_performance).',
+           choices=('high_precision', 'high_performance')),
+    option('op_compiler_cache_dir', 'str', None, 'NPU: the operator-compile cache, so that a '
+           'second start of the same graph skips recompiling (default '
+           '<log_dir>/op_compiler_cache).'),
     option('rank_size', 'int', 1, 'Number of devices (processes) in the job.', lower=1),
     option('max_train_steps', 'int', None, 'Global steps to train to (mode=train).', lower=1),
     option('max_epochs', 'int', None, 'Epochs to train (default: the recipe).', lower=1),
@@ -197,6 +220,10 @@ CHECKPOINT_KEYS = ('num_classes', 'image_size', 'preprocessing', 'moving_average
                    'label_offset')
 
 
+# DumpConfig's dump_step: steps and ranges joined by '|' (the ModelZoo's "0|5|10").
+DUMP_STEP = re.compile(r'^\d+(-\d+)?(\|\d+(-\d+)?)*$')
+
+
 def resolve(network, overrides=None, dataset=None, other_networks=(), checkpoint=None):
     """Returns the Config of `network` (an official.load record).
 
@@ -238,6 +265,9 @@ def resolve(network, overrides=None, dataset=None, other_networks=(), checkpoint
     if '/' in values['log_name'] or values['log_name'] in ('', '.', '..'):
         raise UsageError('--log_name=%s must be a file name: the log is written inside '
                          '--log_dir' % values['log_name'])
+    if not DUMP_STEP.match(values['data_dump_step']):
+        raise UsageError('--data_dump_step=%s is not a list of steps and ranges such as '
+                         '"0|5|10" or "0|10-20"' % values['data_dump_step'])
     if values['lr_schedule'] == 'exponential_per_epoch' and values['lr_decay_rate'] is None:
         raise UsageError('lr_schedule exponential_per_epoch needs lr_decay_rate')
     values['network'] = network.name

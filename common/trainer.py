@@ -11,7 +11,7 @@ from common import (backend, checkpoints, estimator, inference, input_pipeline, 
 from common.config import command_line
 from common.errors import UsageError
 from common.hooks import CheckpointSaver, TrainLogHook, log
-from common.runtime import HPARAMS_FILE, train_targets
+from common.runtime import HPARAMS_FILE, read_hparams, train_targets
 
 
 def _describe_device(config, runtime):
@@ -147,9 +147,30 @@ class _HparamsWriter(tf.estimator.SessionRunHook):
         write_hparams(self._config, self._runtime)
 
 
+def _imported(directory):
+    """Whether a directory holds imported weights (import_weights.py: model.ckpt-0 is them)."""
+    return 'imported_from' in (read_hparams(directory) or {})
+
+
+def _without_session_start(listed, directory):
+    """The checkpoints of a training directory but model.ckpt-0: on Ascend, NPUEstimator's
+    saver writes the initial weights when the session starts, before any step."""
+    trained = [(step, prefix) for step, prefix in listed if step > 0]
+    if len(trained) == len(listed):
+        return listed
+    if not trained:
+        raise UsageError('%s holds only model.ckpt-0, the initial weights that the NPU saver '
+                         'writes before the first step: no trained checkpoint to evaluate'
+                         % directory)
+    log.info('model.ckpt-0 not evaluated: the initial weights, written before the first step')
+    return trained
+
+
 def evaluate_all(network, classifier, eval_fn, config, runtime):
     """Evaluates every checkpoint in eval_dir (or the one prefix) and prints the table."""
     listed = checkpoints.list_checkpoints(config.eval_dir)
+    if os.path.isdir(config.eval_dir) and not _imported(config.eval_dir):
+        listed = _without_session_start(listed, config.eval_dir)
     shapes = model_shapes(network, config, runtime)
     for _, prefix in listed:
         checkpoints.check_fits(prefix, shapes, config.network)
@@ -224,13 +245,57 @@ def train(classifier, evaluator, train_fn, eval_fn, config, runtime):
                                  checkpoints.wait_for(config.log_dir, target), config, runtime)
 
 
+# Flags that only the NPU uses, with the value that means "off".
+NPU_ONLY_FLAGS = dict(over_dump=False, over_dump_path=None, data_dump_flag=False,
+                      data_dump_path=None, profiling=False, profiling_dump_path=None,
+                      op_select_implmode=None, op_compiler_cache_dir=None)
+# Where NPUEstimator warm-starts from on its own (npu_common.py job info, then
+# npu_estimator.py): LOCAL_CHECKPOINT_DIR before RESTORE_FROM, when the caller passes none.
+NPU_WARM_START_VARIABLES = ('LOCAL_CHECKPOINT_DIR', 'RESTORE_FROM')
+
+
+def _prepare_device(config, runtime, resuming):
+    """Off Ascend: names the NPU-only flags given, which are ignored. On Ascend: sets the job
+    environment NPUEstimator needs, and says (or refuses, when it conflicts with this run) the
+    warm start NPUEstimator takes by itself from the environment."""
+    if runtime.device != 'npu':
+        given = sorted(name for name, off in NPU_ONLY_FLAGS.items()
+                       if getattr(config, name) != off)
+        if given:
+            log.info('%s: Ascend only, ignored on %s', ', '.join('--' + n for n in given),
+                     runtime.device)
+        return
+    added = backend.set_npu_job_environment(runtime)
+    if added:
+        log.info('set for NPUEstimator, as the ModelZoo\'s scripts do: %s',
+                 ' '.join('%s=%s' % kv for kv in sorted(added.items())))
+    variable = next((v for v in NPU_WARM_START_VARIABLES if os.environ.get(v)), None)
+    if variable is None or config.mode == 'evaluate':
+        return
+    source = os.environ[variable]
+    if config.restore_path:
+        raise UsageError('%s=%s in the environment makes NPUEstimator warm-start from it, and '
+                         '--restore_path=%s asks for another start; unset %s or leave out '
+                         '--restore_path' % (variable, source, config.restore_path, variable))
+    if resuming:
+        raise UsageError('%s=%s in the environment asks NPUEstimator to warm-start, but %s '
+                         'already holds this run\'s checkpoints, which it resumes from; unset '
+                         '%s or choose another --log_dir' % (variable, source, config.log_dir,
+                                                            variable))
+    log.info('NPUEstimator warm-starts from %s (environment variable %s)', source, variable)
+
+
 def run(network, config, runtime):
     """Runs config.mode for a network record (official.load)."""
     log.info('network: %s  mode: %s  %s', network.name, config.mode,
              _describe_device(config, runtime))
+    if config.mode != 'evaluate' and runtime.rank == 0:
+        if not _imported(config.log_dir):
+            checkpoints.remove_session_start(config.log_dir)
+        checkpoints.repair(config.log_dir)
+    _prepare_device(config, runtime, config.mode != 'evaluate' and
+                    checkpoints.latest_step(config.log_dir) is not None)
     if config.mode != 'evaluate':
-        if runtime.rank == 0:
-            checkpoints.repair(config.log_dir)
         latest = checkpoints.latest_step(config.log_dir)
         if latest is not None:  # resuming: the run directory's checkpoint must fit the model
             checkpoints.check_fits(tf.train.latest_checkpoint(config.log_dir),

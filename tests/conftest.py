@@ -40,11 +40,22 @@ def make_config(network='densenet121', **overrides):
     return config.resolve(official.load(network), overrides, other_networks=official.load_all())
 
 
+# What the Ascend job environment holds; NPU runs start without any of it unless a test gives it.
+NPU_JOB_VARIABLES = ('JOB_ID', 'RANK_SIZE', 'RANK_ID', 'DEVICE_ID', 'POD_NAME', 'CM_WORKER_SIZE',
+                     'RANK_TABLE_FILE', 'LOCAL_CHECKPOINT_DIR', 'RESTORE_FROM')
+
+
 def run_train(args, npu=False, timeout=900, env=None):
-    """Runs train.py in a fresh process; returns CompletedProcess with text output."""
-    full_env = dict(os.environ, **(env or {}))
+    """Runs train.py in a fresh process; returns CompletedProcess with text output.
+    npu: False, or the npu_bridge release the fake imitates ('master', 'r1.2.0'; True: master),
+    in an environment with none of NPU_JOB_VARIABLES but those in env."""
+    full_env = dict(os.environ)
     if npu:
+        for name in NPU_JOB_VARIABLES:
+            full_env.pop(name, None)
+        full_env['FAKE_NPU_RELEASE'] = 'master' if npu is True else npu
         full_env['PYTHONPATH'] = FAKE_NPU + os.pathsep + full_env.get('PYTHONPATH', '')
+    full_env.update(env or {})
     return subprocess.run([sys.executable, os.path.join(ROOT, 'train.py')] + list(args),
                           cwd=ROOT, env=full_env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout)

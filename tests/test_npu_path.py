@@ -1,10 +1,12 @@
-"""The Ascend path through the npu_bridge fake (tests/fake_npu), and the GPU wiring.
+"""The Ascend path through the npu_bridge fake (tests/fake_npu), for both releases it imitates
+(r1.2.0 and master), and the GPU wiring.
 
 Only this module puts the fake on sys.path, for its own tests (the fixture below): elsewhere
 `--device=auto` must not find an NPU.
 """
 import importlib
 import inspect
+import json
 import os
 import sys
 import types
@@ -13,99 +15,281 @@ import pytest
 import tensorflow as tf
 
 import official
-from common import backend, config, estimator, optimizer, runtime
+from common import (backend, checkpoints, config, estimator, hooks, optimizer, runtime,
+                    trainer)
 from common.errors import UsageError
-from conftest import FAKE_NPU, SMALL, checkpoint_steps, make_config, run_train, train_lines
+from conftest import (FAKE_NPU, NPU_JOB_VARIABLES, SMALL, TABLE_ROW, checkpoint_steps,
+                      make_config, run_train, table_rows, train_lines)
 
+RELEASES = ('r1.2.0', 'master')
 CONFIG = make_config(precision_mode='allow_mix_precision', iterations_per_loop=100,
                      log_dir='/tmp/unused', save_checkpoints_steps=1000)
 NPU = runtime.fixed(CONFIG, device='npu', save_checkpoints_steps=1000)
-NPU_MODULES = ('npu_config', 'npu_estimator', 'npu_hook', 'npu_optimizer',
+NPU_MODULES = ('npu_common', 'npu_config', 'npu_estimator', 'npu_hook', 'npu_optimizer',
                'npu_loss_scale_manager', 'npu_loss_scale_optimizer')
 
 
-@pytest.fixture(scope='module', autouse=True)
-def npu():
-    """The fake's modules, importable while this module's tests run."""
+def _forget_npu_bridge():
+    for name in [m for m in sys.modules if m.split('.')[0] == 'npu_bridge']:
+        del sys.modules[name]
+
+
+@pytest.fixture(scope='module', params=RELEASES)
+def npu(request):
+    """The fake's modules as the release request.param has them, importable while this
+    module's tests of that release run."""
+    os.environ['FAKE_NPU_RELEASE'] = request.param
     sys.path.insert(0, FAKE_NPU)
     try:
         modules = {name: importlib.import_module('npu_bridge.estimator.npu.' + name)
                    for name in NPU_MODULES}
         modules['hccl_ops'] = importlib.import_module('npu_bridge.hccl.hccl_ops')
-        yield types.SimpleNamespace(**modules)
+        yield types.SimpleNamespace(release=request.param, master=request.param == 'master',
+                                    **modules)
     finally:
         sys.path.remove(FAKE_NPU)
-        for name in [m for m in sys.modules if m.split('.')[0] == 'npu_bridge']:
-            del sys.modules[name]
+        del os.environ['FAKE_NPU_RELEASE']
+        _forget_npu_bridge()
+
+
+@pytest.fixture
+def job(npu, monkeypatch):
+    """A clean job environment, and NPUBasics' cached job info forgotten (it is a process-wide
+    singleton in the real package: the first NPUEstimator fixes it)."""
+    for name in NPU_JOB_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    npu.npu_common.NPUBasics._NPUBasics__instance = None  # pylint: disable=protected-access
+    yield monkeypatch
+    npu.npu_common.NPUBasics._NPUBasics__instance = None  # pylint: disable=protected-access
 
 
 def _no_model(features, labels, mode, params):
     del features, labels, mode, params
 
 
-def _signature(function):
-    return str(inspect.signature(function))
+def _parameters(function):
+    return inspect.signature(function).parameters
 
 
-def test_fake_signatures_are_those_of_the_api_document(npu):
-    """The fake must not accept more than the real API (shared/NPU_BRIDGE_API.md)."""
-    assert _signature(npu.npu_config.NPURunConfig.__init__) == (
-        '(self, iterations_per_loop=1, model_dir=None, tf_random_seed=None, '
-        'save_summary_steps=0, save_checkpoints_steps=None, save_checkpoints_secs=None, '
-        'session_config=None, keep_checkpoint_max=5, keep_checkpoint_every_n_hours=10000, '
-        'log_step_count_steps=100, enable_data_pre_proc=True, precision_mode=None, '
-        'hcom_parallel=False, profiling_config=None, dump_config=None)')
-    assert _signature(npu.npu_estimator.NPUEstimator.__init__) == (
-        "(self, model_fn=None, model_dir=None, config=None, params=None, job_start_file='', "
-        'warm_start_from=None)')
-    assert _signature(npu.npu_optimizer.NPUDistributedOptimizer.__init__) == (
-        '(self, optimizer, is_weight_update_sharding=False, name=None)')
-    assert _signature(npu.npu_loss_scale_optimizer.NPULossScaleOptimizer.__init__) == (
-        '(self, opt, loss_scale_manager, is_distributed=False)')
-    assert _signature(npu.npu_loss_scale_manager.ExponentialUpdateLossScaleManager.__init__) == (
-        '(self, init_loss_scale, incr_every_n_steps, decr_every_n_nan_or_inf=2, incr_ratio=2, '
-        'decr_ratio=0.8)')
-    assert _signature(npu.npu_hook.NPUBroadcastGlobalVariablesHook.__init__) == (
-        '(self, root_rank=None, index=None)')
-    assert _signature(npu.hccl_ops.allreduce) == (
-        "(tensor, reduction, fusion=1, fusion_id=-1, group='hccl_world_group')")
+def test_fake_has_each_releases_signatures(npu):
+    """What the zoo relies on, as each release's sources have it (tests/fake_npu docstrings)."""
+    run_config = _parameters(npu.npu_config.NPURunConfig.__init__)
+    assert run_config['hcom_parallel'].default is npu.master
+    assert run_config['save_summary_steps'].default == 0
+    assert run_config['enable_exception_dump'].default == (2 if npu.master else 0)
+    for name in ('profiling_config', 'dump_config', 'op_select_implmode', 'precision_mode',
+                 'op_compiler_cache_mode', 'op_compiler_cache_dir', 'enable_data_pre_proc'):
+        assert name in run_config
+    assert ('aoe_mode' in run_config, 'auto_tune_mode' in run_config) == (npu.master,
+                                                                          not npu.master)
+    assert len(run_config) - 1 == (76 if npu.master else 42)
+    with pytest.raises(TypeError):
+        npu.npu_config.NPURunConfig(no_such_keyword=1)
+    assert list(_parameters(npu.npu_estimator.NPUEstimator.__init__)) == [
+        'self', 'model_fn', 'model_dir', 'config', 'params', 'job_start_file', 'warm_start_from']
+    assert list(_parameters(npu.npu_optimizer.allreduce)) == (
+        ['tensor', 'average'] if npu.master else ['tensor', 'var', 'average'])
+    assert list(_parameters(npu.npu_optimizer.NPUDistributedOptimizer.__init__)) == (
+        ['self', 'optimizer'] + (['is_weight_update_sharding'] if npu.master else []) + ['name'])
+    assert list(_parameters(npu.npu_optimizer.NPUOptimizer.__init__)) == [
+        'self', 'opt', 'loss_scale_manager', 'is_distributed', 'is_loss_scale',
+        'is_tailing_optimization', 'name']
+    assert npu.npu_optimizer.NPUOptimizer is not npu.npu_optimizer.NPUDistributedOptimizer
+    broadcast = _parameters(npu.hccl_ops.broadcast)
+    assert (broadcast['fusion'].default, broadcast['fusion_id'].default) == (
+        (2, 0) if npu.master else (0, -1))
+    assert ('enable_overflow_check' in _parameters(
+        npu.npu_loss_scale_manager.FixedLossScaleManager.__init__)) is npu.master
+    assert list(_parameters(npu.npu_config.DumpConfig.__init__))[1:7] == [
+        'enable_dump', 'dump_path', 'dump_step', 'dump_mode', 'enable_dump_debug',
+        'dump_debug_mode']
 
 
-def test_npu_run_config_gets_precision_loop_and_hcom(npu):
-    classifier = estimator.build(_no_model, CONFIG, NPU)
+def test_npu_estimator_needs_the_job_environment_the_zoo_sets(npu, job, tmp_path):
+    """Without JOB_ID the real NPUEstimator stops (master: ValueError; r1.2.0: AttributeError
+    on its job info); r1.2.0 also needs RANK_SIZE. The zoo sets both on one device."""
+    run_config = dict(model_dir=str(tmp_path))
+    error = ValueError if npu.master else AttributeError
+    with pytest.raises(error, match='JOB_ID' if npu.master else '_NPUEstimator__job_info'):
+        npu.npu_estimator.NPUEstimator(_no_model, config=npu.npu_config.NPURunConfig(
+            **run_config))
+    if not npu.master:
+        job.setenv('JOB_ID', '1')
+        npu.npu_common.NPUBasics._NPUBasics__instance = None  # pylint: disable=protected-access
+        with pytest.raises(AttributeError, match='isdigit'):
+            npu.npu_estimator.NPUEstimator(_no_model, config=npu.npu_config.NPURunConfig(
+                **run_config))
+        job.delenv('JOB_ID')
+    # The failed load is cached by the singleton, as in the real package: the zoo sets the
+    # environment before its first NPUEstimator.
+    npu.npu_common.NPUBasics._NPUBasics__instance = None  # pylint: disable=protected-access
+    assert backend.set_npu_job_environment(NPU) == {'JOB_ID': '10087', 'RANK_SIZE': '1',
+                                                    'RANK_ID': '0'}
+    assert backend.set_npu_job_environment(NPU) == {}  # never overrides what is set
+    classifier = estimator.build(_no_model, make_config(log_dir=str(tmp_path)), NPU)
     assert isinstance(classifier, npu.npu_estimator.NPUEstimator)
-    config = classifier.config
-    assert isinstance(config, npu.npu_config.NPURunConfig)
-    assert config._precision_mode == 'allow_mix_precision'  # pylint: disable=protected-access
-    assert config._iterations_per_loop == 100  # pylint: disable=protected-access
-    assert config._hcom_parallel is True  # pylint: disable=protected-access
-    assert config._enable_data_pre_proc is True  # pylint: disable=protected-access
-    assert config.keep_checkpoint_max == 5 and config.save_checkpoints_steps == 1000
 
 
-def test_precision_mode_flag_reaches_the_npu_run_config(npu):
-    networks = official.load_all()
-    command = config.parse_command_line(['train.py', '--precision_mode=force_fp32'], networks)
-    cfg = config.resolve(official.load(command.network), command.overrides)
-    run_config = estimator.build(_no_model, cfg, NPU).config
-    assert isinstance(run_config, npu.npu_config.NPURunConfig)
-    assert run_config._precision_mode == 'force_fp32'  # pylint: disable=protected-access
+def _npu_parameters(classifier):
+    """The NpuOptimizer parameter_map NPUEstimator built from the NPURunConfig."""
+    rewrite = classifier.config.session_config.graph_options.rewrite_options
+    [custom] = [c for c in rewrite.custom_optimizers if c.name == 'NpuOptimizer']
+    return custom.parameter_map
+
+
+def test_switches_reach_the_npu_optimizer_parameter_map(npu, job, tmp_path):
+    job.setenv('JOB_ID', '1')
+    job.setenv('RANK_SIZE', '1')
+    log_dir = str(tmp_path / 'run')
+    cfg = make_config(log_dir=log_dir, over_dump=True, profiling=True,
+                      op_select_implmode='high_precision', precision_mode='must_keep_origin_dtype',
+                      iterations_per_loop=10)
+    parameters = _npu_parameters(estimator.build(_no_model, cfg, NPU))
+    assert parameters['enable_dump_debug'].b and not parameters['enable_dump'].b
+    assert parameters['dump_path'].s.decode() == os.path.join(log_dir, 'overflow_dump')
+    assert parameters['dump_debug_mode'].s == b'all'
+    assert parameters['profiling_mode'].b
+    options = json.loads(parameters['profiling_options'].s)
+    assert options['output'] == os.path.join(log_dir, 'profiling')
+    assert options['task_trace'] == 'on' and options['training_trace'] == 'on'
+    assert parameters['op_select_implmode'].s == b'high_precision'
+    assert parameters['precision_mode'].s == b'must_keep_origin_dtype'
+    assert parameters['op_compiler_cache_mode'].s == b'enable'
+    assert parameters['op_compiler_cache_dir'].s.decode() == os.path.join(
+        log_dir, 'op_compiler_cache')
+    assert parameters['iterations_per_loop'].i == 10 and parameters['hcom_parallel'].b
+    for name in ('overflow_dump', 'profiling', 'op_compiler_cache'):
+        assert os.path.isdir(os.path.join(log_dir, name))
+
+    dump_dir = str(tmp_path / 'dump')
+    cfg = make_config(log_dir=log_dir, data_dump_flag=True, data_dump_step='0|5|10-12',
+                      data_dump_path=dump_dir, op_compiler_cache_dir=str(tmp_path / 'cache'))
+    parameters = _npu_parameters(estimator.build(_no_model, cfg, NPU._replace(rank=1,
+                                                                              rank_size=2)))
+    assert parameters['enable_dump'].b and not parameters['enable_dump_debug'].b
+    assert parameters['dump_path'].s.decode() == os.path.join(dump_dir, 'rank_1')
+    assert (parameters['dump_step'].s, parameters['dump_mode'].s) == (b'0|5|10-12', b'all')
+    assert parameters['op_compiler_cache_dir'].s.decode() == str(tmp_path / 'cache' / 'rank_1')
+    assert 'profiling_mode' not in parameters and 'op_select_implmode' not in parameters
+    with pytest.raises(UsageError, match='give one of them'):
+        estimator.build(_no_model, make_config(log_dir=log_dir, data_dump_flag=True,
+                                               over_dump=True), NPU)
+    with pytest.raises(UsageError, match='--data_dump_step=5,6 is not a list'):
+        make_config(data_dump_step='5,6')
+
+
+def test_npu_run_config_gets_precision_loop_and_checkpoints(npu, job, tmp_path):
+    job.setenv('JOB_ID', '1')
+    job.setenv('RANK_SIZE', '1')
+    cfg = make_config(precision_mode='allow_mix_precision', iterations_per_loop=100,
+                      log_dir=str(tmp_path))
+    classifier = estimator.build(_no_model, cfg, NPU)
+    assert isinstance(classifier.config, npu.npu_config.NPURunConfig)
+    parameters = _npu_parameters(classifier)
+    assert parameters['precision_mode'].s == b'allow_mix_precision'
+    assert parameters['iterations_per_loop'].i == 100
+    assert parameters['enable_data_pre_proc'].b and parameters['hcom_parallel'].b
+    assert classifier.config.keep_checkpoint_max == 5
+    assert classifier.config.save_checkpoints_steps == 1000
+    # Other ranks save nothing: NPURunConfig would turn None into every 100 steps.
+    rank3 = NPU._replace(rank=3, rank_size=8)
+    assert estimator.build(_no_model, cfg, rank3).config.save_checkpoints_steps == 0
 
 
 @pytest.mark.parametrize('precision_mode, loss_scaled', [
     ('allow_mix_precision', True), ('force_fp16', True), ('force_fp32', False)])
-def test_npu_optimizer_is_distributed_and_loss_scaled(precision_mode, loss_scaled, npu):
+def test_npu_optimizer_is_distributed_and_loss_scaled(precision_mode, loss_scaled, npu, job):
     with tf.Graph().as_default():
         opt = optimizer.build(0.1, make_config(precision_mode=precision_mode), NPU)
         if loss_scaled:
             assert isinstance(opt, npu.npu_loss_scale_optimizer.NPULossScaleOptimizer)
             assert isinstance(opt._loss_scale_manager,  # pylint: disable=protected-access
                               npu.npu_loss_scale_manager.ExponentialUpdateLossScaleManager)
+            assert sorted(v.op.name for v in tf.compat.v1.global_variables()) == [
+                'bad_steps', 'good_steps', 'loss_scale']
             opt = opt._opt  # pylint: disable=protected-access
         assert isinstance(opt, npu.npu_optimizer.NPUDistributedOptimizer)
         inner = opt._optimizer  # pylint: disable=protected-access
         assert isinstance(inner, tf.compat.v1.train.MomentumOptimizer)
         assert inner._use_nesterov  # pylint: disable=protected-access
+
+
+def test_two_ranks_broadcast_each_variable_once(npu, job, tmp_path):
+    """NPUEstimator adds its own broadcast hook when RANK_SIZE > 1 (r1.2.0: every global
+    variable; master: every trainable one); the zoo adds none on Ascend."""
+    for name, value in dict(JOB_ID='1', RANK_SIZE='2', RANK_ID='0', DEVICE_ID='0').items():
+        job.setenv(name, value)
+    network = official.load('shufflenet_v2')
+    cfg = make_config('shufflenet_v2', num_classes=10, image_size=32, log_dir=str(tmp_path))
+    rank0 = NPU._replace(rank_size=2)
+    assert backend.broadcast_hooks(rank0) == []
+    classifier = estimator.build(trainer.with_training_hooks(network.model_fn, cfg, rank0), cfg,
+                                 rank0)
+    with tf.Graph().as_default() as graph:
+        tf.compat.v1.train.get_or_create_global_step()
+        features = {'image': tf.zeros([2, 32, 32, 3])}
+        spec = classifier._call_model_fn(  # pylint: disable=protected-access
+            features, tf.zeros([2], tf.int32), tf.estimator.ModeKeys.TRAIN, classifier.config)
+        hooks_ = [h for h in spec.training_hooks
+                  if isinstance(h, npu.npu_hook.NPUBroadcastGlobalVariablesHook)]
+        assert len(hooks_) == 1
+        for hook in spec.training_hooks:
+            hook.begin()
+        broadcasts = [op for op in graph.get_operations() if op.type == 'IdentityN'
+                      and op.name.split('/')[-1].startswith('HcomBroadcast')]
+        variables = (tf.compat.v1.trainable_variables() if npu.master
+                     else tf.compat.v1.global_variables())
+        broadcast = sorted(op.inputs[0].op.name[:-len('/read')] for op in broadcasts)
+        assert broadcast == sorted(v.op.name for v in variables)
+        assert len(broadcasts) > 100
+
+
+def test_npu_warm_start_from_the_environment_is_said_or_refused(npu, job, tmp_path, capsys):
+    log_dir = str(tmp_path)
+    hooks.setup_logging(None, None, 0)
+    job.setenv('RESTORE_FROM', '/ckpt/model.ckpt-5')
+    cfg = make_config(mode='train', log_dir=log_dir)
+    trainer._prepare_device(cfg, NPU, resuming=False)  # pylint: disable=protected-access
+    assert 'NPUEstimator warm-starts from /ckpt/model.ckpt-5 (environment variable ' \
+           'RESTORE_FROM)' in capsys.readouterr().out
+    with pytest.raises(UsageError, match='RESTORE_FROM=/ckpt/model.ckpt-5 .* --restore_path'):
+        trainer._prepare_device(make_config(mode='train', log_dir=log_dir,  # pylint: disable=protected-access
+                                            restore_path='/other'), NPU, resuming=False)
+    job.setenv('LOCAL_CHECKPOINT_DIR', '/local')  # the job info's wins over RESTORE_FROM
+    with pytest.raises(UsageError, match='LOCAL_CHECKPOINT_DIR=/local .* already holds'):
+        trainer._prepare_device(cfg, NPU, resuming=True)  # pylint: disable=protected-access
+
+
+def test_npu_only_flags_are_said_once_off_ascend(capsys):
+    hooks.setup_logging(None, None, 0)
+    cfg = make_config(over_dump=True, profiling=True, op_select_implmode='high_performance')
+    trainer._prepare_device(cfg, runtime.fixed(cfg), resuming=False)  # pylint: disable=protected-access
+    assert capsys.readouterr().out.splitlines() == [
+        '--op_select_implmode, --over_dump, --profiling: Ascend only, ignored on cpu']
+
+
+def _save_checkpoint(prefix, step):
+    with tf.Graph().as_default():
+        tf.compat.v1.Variable(1.0, name='w')
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            tf.compat.v1.train.Saver().save(session, prefix, global_step=step)
+
+
+def test_session_start_checkpoint_is_removed_before_a_rerun(tmp_path, capsys):
+    """model.ckpt-0 alone (a run that failed before its first step) is removed, so the rerun
+    starts afresh and warm-starts; beside a trained checkpoint it stays (evaluation leaves it
+    out: the README commands' test)."""
+    hooks.setup_logging(None, None, 0)
+    run = str(tmp_path / 'run')
+    _save_checkpoint(os.path.join(run, 'model.ckpt'), 0)
+    assert checkpoint_steps(run) == [0]
+    checkpoints.remove_session_start(run)
+    assert os.listdir(run) == [] and 'removed model.ckpt-0' in capsys.readouterr().out
+    _save_checkpoint(os.path.join(run, 'model.ckpt'), 0)
+    _save_checkpoint(os.path.join(run, 'model.ckpt'), 10)
+    checkpoints.remove_session_start(run)
+    assert checkpoint_steps(run) == [0, 10]
 
 
 def test_gpu_uses_automatic_mixed_precision_with_dynamic_loss_scale():
@@ -120,16 +304,6 @@ def test_gpu_uses_automatic_mixed_precision_with_dynamic_loss_scale():
         assert not isinstance(optimizer.build(0.1, make_config(precision_mode='force_fp32'),
                                               gpu), type(opt))
         assert not backend.mixed_precision('cpu', 'allow_mix_precision')
-
-
-def test_npu_ranks_broadcast_from_rank_0_and_only_rank_0_saves(npu):
-    rank3 = NPU._replace(rank=3, rank_size=8)
-    hooks = backend.broadcast_hooks(rank3)
-    assert [(type(h), h.root_rank, h.index) for h in hooks] == [
-        (npu.npu_hook.NPUBroadcastGlobalVariablesHook, 0, 3)]
-    assert backend.broadcast_hooks(NPU) == []
-    assert estimator.build(_no_model, CONFIG, rank3).config.save_checkpoints_steps is None
-    assert estimator.build(_no_model, CONFIG, rank3._replace(rank=0)).config.save_checkpoints_steps == 1000
 
 
 def test_gpu_processes_are_pinned_to_their_local_gpu():
@@ -153,25 +327,34 @@ def test_npu_detection_needs_rank_environment(monkeypatch):
         backend.detect('npu', 1)
 
 
-def test_training_through_the_fake_npu_with_device_loops(demo_dir, tmp_path):
-    """iterations_per_loop=5: the log hook sees one Session.run per loop of 5 steps and still
-    logs at each display step, with the loss-scaled NPU optimizer in the graph."""
+@pytest.mark.parametrize('release', RELEASES)
+def test_readme_commands_on_one_ascend_device_in_a_clean_environment(release, demo_dir,
+                                                                     tmp_path):
+    """`python train.py ...` as README types it, with none of JOB_ID, RANK_SIZE, RANK_ID,
+    DEVICE_ID set: train_and_evaluate with device loops of 4 (the log hook sees one
+    Session.run per loop), then evaluate with --eval_dir. NPUEstimator's saver writes
+    model.ckpt-0 when the session starts; evaluation leaves it out, and the run's record of
+    evaluations holds only trained steps. The loss-scale variables are the real names."""
     log_dir = str(tmp_path / 'npu')
-    result = run_train(['--device=npu', '--network=shufflenet_v2', '--mode=train',
-                        '--max_train_steps=20', '--batch_size=32',
-                        '--iterations_per_loop=5', '--display_every=5',
-                        '--save_checkpoints_steps=10', '--data_dir=' + demo_dir,
-                        '--log_dir=' + log_dir] + SMALL, npu=True)
+    common = ['--device=npu', '--network=shufflenet_v2', '--data_dir=' + demo_dir] + SMALL
+    result = run_train(common + ['--mode=train_and_evaluate', '--max_epochs=1',
+                                 '--batch_size=32', '--iterations_per_loop=4',
+                                 '--display_every=8', '--log_dir=' + log_dir], npu=release)
     assert result.returncode == 0, result.stderr
     assert 'device: npu, rank 0 of 1, precision_mode allow_mix_precision' in result.stdout
-    assert [int(line[0]) for line in train_lines(result.stdout)] == [5, 10, 15, 20]
-    assert 20 in checkpoint_steps(log_dir)
-    reader = tf.train.load_checkpoint(os.path.join(log_dir, 'model.ckpt-20'))
-    assert reader.get_tensor('loss_scale/scale') == 2.0 ** 32  # the manager ran, no overflow
+    assert 'set for NPUEstimator, as the ModelZoo\'s scripts do: JOB_ID=10087 RANK_ID=0 ' \
+           'RANK_SIZE=1' in result.stdout
+    assert [int(line[0]) for line in train_lines(result.stdout)] == list(range(8, 41, 8))
+    assert checkpoint_steps(log_dir) == [0, 44]
+    assert os.path.exists(os.path.join(log_dir, 'graph.pbtxt'))
+    with open(os.path.join(log_dir, 'evaluations.jsonl')) as f:
+        assert [json.loads(line)['step'] for line in f] == [44]
+    reader = tf.train.load_checkpoint(os.path.join(log_dir, 'model.ckpt-44'))
+    assert reader.get_tensor('loss_scale') == 2.0 ** 32  # the manager ran, no overflow
+    assert reader.get_tensor('good_steps') == 44
 
-
-def test_default_checkpoint_interval_is_an_epoch_in_whole_loops(demo_dir):
-    settings = dict(data_dir=demo_dir, num_classes=10, image_size=32, mode='train',
-                    max_train_steps=40, iterations_per_loop=10)
-    assert runtime.build(make_config(device='cpu', **settings)).save_checkpoints_steps == 44
-    assert runtime.build(make_config(device='npu', **settings)).save_checkpoints_steps == 40
+    evaluation = run_train(common + ['--mode=evaluate', '--eval_dir=' + log_dir], npu=release)
+    assert evaluation.returncode == 0, evaluation.stderr
+    assert [int(r[0]) for r in table_rows(evaluation.stdout)] == [44]
+    assert 'model.ckpt-0 not evaluated' in evaluation.stdout
+    assert TABLE_ROW.search(evaluation.stdout)

@@ -1,26 +1,73 @@
-"""Fake NPULossScaleOptimizer: scales the loss, unscales gradients, skips overflowing steps."""
+"""NPULossScaleOptimizer (real: estimator/npu/npu_loss_scale_optimizer.py; r1.2.0:24-184 an
+Optimizer, master:38-98 a tf.contrib.mixed_precision LossScaleOptimizer).
+
+compute_gradients scales the loss by the manager's scale and unscales the gradients; it never
+averages them over ranks, is_distributed or not. apply_gradients reads the device's overflow
+flag after the gradients (r1.2.0 NpuGetFloatStatus/NpuClearFloatStatus, 140-156; master
+NpuGetFloatStatusV2/NpuClearFloatStatusV2, 58-79), sums it over the ranks when is_distributed,
+and skips the whole update, global step included, on overflow, while the manager still updates
+(r1.2.0:158-173, master:83-92). Its name is always 'NPULossScaleOptimizermodule' (the real code
+formats the type of a module). Stand-in: the flag is raised by a non-finite gradient.
+"""
 import tensorflow as tf
 
+from npu_bridge import MASTER
+from npu_bridge.hccl import hccl_ops
 
-class NPULossScaleOptimizer(tf.compat.v1.train.Optimizer):
-    def __init__(self, opt, loss_scale_manager, is_distributed=False):
-        super().__init__(use_locking=False, name='NPULossScaleOptimizer')
-        self._opt = opt
-        self._loss_scale_manager = loss_scale_manager
-        self._is_distributed = is_distributed
+if MASTER:
+    from tensorflow.contrib.mixed_precision.python import loss_scale_optimizer as lso
 
-    def compute_gradients(self, loss, *args, **kwargs):
-        scale = self._loss_scale_manager.get_loss_scale()
-        grads_and_vars = self._opt.compute_gradients(loss * scale, *args, **kwargs)
-        return [(g if g is None else g / scale, v) for g, v in grads_and_vars]
+FLOAT_STATUS_OP = 'NpuGetFloatStatusV2' if MASTER else 'NpuGetFloatStatus'
 
+
+def float_status_is_finite(grads, is_distributed):
+    """The overflow check: true when no rank saw an overflow while computing `grads`."""
+    with tf.control_dependencies(grads):
+        status = tf.cast(tf.logical_not(tf.reduce_all(
+            [tf.reduce_all(tf.math.is_finite(g)) for g in grads])), tf.float32,
+                         name=FLOAT_STATUS_OP)
+    if is_distributed:
+        status = hccl_ops.allreduce([status], 'sum', fusion=0)
+    return tf.reduce_all(tf.equal(status, 0.0), name='overflow_status_reduce_all')
+
+
+class _Apply:
     def apply_gradients(self, grads_and_vars, global_step=None, name=None):
         grads_and_vars = list(grads_and_vars)
-        finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g))
-                                for g, _ in grads_and_vars if g is not None])
-        update = self._loss_scale_manager.update_loss_scale(finite)
-        with tf.control_dependencies([update]):
-            return tf.cond(finite,
-                           lambda: tf.group(self._opt.apply_gradients(grads_and_vars,
-                                                                      global_step, name)),
-                           tf.no_op)
+        finite = float_status_is_finite([g for g, _ in grads_and_vars if g is not None],
+                                        self._is_distributed)
+        update = tf.cond(finite, lambda: self._opt.apply_gradients(grads_and_vars, global_step,
+                                                                   name), tf.no_op)
+        return tf.group(update, self._loss_scale_manager.update_loss_scale(finite))
+
+
+if MASTER:
+    class NPULossScaleOptimizer(_Apply, lso.LossScaleOptimizer):
+        def __init__(self, opt, loss_scale_manager, is_distributed=False):
+            self._opt = opt
+            self._loss_scale_manager = loss_scale_manager
+            self._is_distributed = is_distributed
+            self._name = 'NPULossScaleOptimizermodule'
+            super().__init__(opt=opt, loss_scale_manager=loss_scale_manager)
+
+        def __getattr__(self, attr):
+            return getattr(self._opt, attr)
+else:
+    class NPULossScaleOptimizer(_Apply, tf.compat.v1.train.Optimizer):
+        def __init__(self, opt, loss_scale_manager, is_distributed=False):
+            self._opt = opt
+            self._loss_scale_manager = loss_scale_manager
+            self._is_distributed = is_distributed
+            super().__init__(name='NPULossScaleOptimizermodule', use_locking=False)
+
+        def compute_gradients(self, loss, var_list=None, gate_gradients=1,
+                              aggregation_method=None, colocate_gradients_with_ops=False,
+                              grad_loss=None):
+            scale = self._loss_scale_manager.get_loss_scale()
+            grads_and_vars = self._opt.compute_gradients(
+                loss * tf.cast(scale, loss.dtype.base_dtype), var_list=var_list,
+                gate_gradients=gate_gradients, aggregation_method=aggregation_method,
+                colocate_gradients_with_ops=colocate_gradients_with_ops, grad_loss=grad_loss)
+            inverse = tf.math.reciprocal(scale)
+            return [(g if g is None else g * tf.cast(inverse, g.dtype.base_dtype), v)
+                    for g, v in grads_and_vars]
