@@ -18,7 +18,7 @@ import official
 from common import (backend, checkpoints, config, estimator, hooks, optimizer, runtime,
                     trainer)
 from common.errors import UsageError
-from conftest import (FAKE_NPU, NPU_JOB_VARIABLES, SMALL, TABLE_ROW, checkpoint_steps,
+from conftest import (FAKE_NPU, NPU_JOB_VARIABLES, SMALL, checkpoint_steps,
                       make_config, run_train, table_rows, train_lines)
 
 RELEASES = ('r1.2.0', 'master')
@@ -178,6 +178,27 @@ def test_switches_reach_the_npu_optimizer_parameter_map(npu, job, tmp_path):
         make_config(data_dump_step='5,6')
 
 
+def test_a_switch_this_release_lacks_is_refused(npu, job, tmp_path):
+    """An older npu_bridge without op_select_implmode or the compile cache: the asked-for
+    switch is one error; the default cache is left out."""
+    job.setenv('JOB_ID', '1')
+    job.setenv('RANK_SIZE', '1')
+    init = npu.npu_config.NPURunConfig.__init__
+    older = inspect.signature(init).replace(parameters=[
+        p for name, p in _parameters(init).items()
+        if name not in ('op_select_implmode', 'op_compiler_cache_mode', 'op_compiler_cache_dir')])
+    job.setattr(init, '__signature__', older)
+    log_dir = str(tmp_path)
+    parameters = _npu_parameters(estimator.build(_no_model, make_config(log_dir=log_dir), NPU))
+    assert 'op_compiler_cache_mode' not in parameters
+    with pytest.raises(UsageError, match='does not take op_select_implmode'):
+        estimator.build(_no_model, make_config(log_dir=log_dir, op_select_implmode='high_precision'),
+                        NPU)
+    with pytest.raises(UsageError, match='--op_compiler_cache_dir: this npu_bridge'):
+        estimator.build(_no_model, make_config(log_dir=log_dir, op_compiler_cache_dir=log_dir),
+                        NPU)
+
+
 def test_npu_run_config_gets_precision_loop_and_checkpoints(npu, job, tmp_path):
     job.setenv('JOB_ID', '1')
     job.setenv('RANK_SIZE', '1')
@@ -212,6 +233,30 @@ def test_npu_optimizer_is_distributed_and_loss_scaled(precision_mode, loss_scale
         inner = opt._optimizer  # pylint: disable=protected-access
         assert isinstance(inner, tf.compat.v1.train.MomentumOptimizer)
         assert inner._use_nesterov  # pylint: disable=protected-access
+
+
+@pytest.mark.parametrize('wrapper', ['NPULossScaleOptimizer', 'NPUOptimizer'])
+def test_an_overflowing_step_is_skipped_global_step_included(wrapper, npu, job):
+    """The real loss-scale optimizers skip the whole update on overflow, the global step's
+    increment with it, and the manager counts the step (decr after 2: scale halves)."""
+    job.setenv('JOB_ID', '1')
+    with tf.Graph().as_default():
+        step = tf.compat.v1.train.get_or_create_global_step()
+        weight = tf.compat.v1.Variable(1.0, name='w')
+        x = tf.compat.v1.placeholder(tf.float32, [])
+        manager = npu.npu_loss_scale_manager.ExponentialUpdateLossScaleManager(
+            **optimizer.NPU_LOSS_SCALE)
+        sgd = tf.compat.v1.train.GradientDescentOptimizer(0.5)
+        if wrapper == 'NPULossScaleOptimizer':
+            opt = npu.npu_loss_scale_optimizer.NPULossScaleOptimizer(sgd, manager)
+        else:
+            opt = npu.npu_optimizer.NPUOptimizer(sgd, manager, is_loss_scale=True)
+        train_op = opt.minimize(weight * x, global_step=step)
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            for value in (float('inf'), float('inf'), 1.0):
+                session.run(train_op, {x: value})
+            assert session.run([step, weight, manager.get_loss_scale()]) == [1, 0.5, 2.0 ** 31]
 
 
 def test_two_ranks_broadcast_each_variable_once(npu, job, tmp_path):
@@ -357,4 +402,15 @@ def test_readme_commands_on_one_ascend_device_in_a_clean_environment(release, de
     assert evaluation.returncode == 0, evaluation.stderr
     assert [int(r[0]) for r in table_rows(evaluation.stdout)] == [44]
     assert 'model.ckpt-0 not evaluated' in evaluation.stdout
-    assert TABLE_ROW.search(evaluation.stdout)
+
+    # export and predict build plain sessions: npu_bridge importable changes nothing
+    export_dir = str(tmp_path / 'export')
+    exported = run_train(['--mode=export', '--eval_dir=' + log_dir, '--export_dir=' + export_dir,
+                          '--export_formats=saved_model,frozen_graph'], npu=release)
+    assert exported.returncode == 0, exported.stderr
+    predictions = str(tmp_path / 'predictions.csv')
+    predicted = run_train(['--mode=predict', '--eval_dir=' + export_dir, '--output=' + predictions,
+                           '--images=' + os.path.join(demo_dir, 'samples')], npu=release)
+    assert predicted.returncode == 0, predicted.stderr
+    with open(predictions) as f:
+        assert len(f.read().splitlines()) == 1 + 20  # a header, two images of each class

@@ -92,8 +92,7 @@ _DIRECT_COMMON = (
     ('enable_scope_fusion_passes', 's', 'enable_scope_fusion_passes', 'set'),
     ('enable_exception_dump', 'i', 'enable_exception_dump', 'always'),
     ('buffer_optimize', 's', '_buffer_optimize', 'set'),
-    ('enable_small_channel', 'i', '_enable_small_channel', 'always'))
-_DIRECT_R1_2_0 = _DIRECT_COMMON + (
+    ('enable_small_channel', 'i', '_enable_small_channel', 'always'),
     ('fusion_switch_file', 's', '_fusion_switch_file', 'set'),
     ('enable_compress_weight', 'b', '_enable_compress_weight', 'always'),
     ('compress_weight_conf', 's', '_compress_weight_conf', 'set'),
@@ -102,12 +101,6 @@ _DIRECT_R1_2_0 = _DIRECT_COMMON + (
     ('debug_dir', 's', '_debug_dir', 'set'))
 _DIRECT_MASTER = _DIRECT_COMMON + (
     ('deterministic', 'i', '_deterministic', 'always'),
-    ('fusion_switch_file', 's', '_fusion_switch_file', 'set'),
-    ('enable_compress_weight', 'b', '_enable_compress_weight', 'always'),
-    ('compress_weight_conf', 's', '_compress_weight_conf', 'set'),
-    ('op_compiler_cache_mode', 's', '_op_compiler_cache_mode', 'set'),
-    ('op_compiler_cache_dir', 's', '_op_compiler_cache_dir', 'set'),
-    ('debug_dir', 's', '_debug_dir', 'set'),
     ('hcom_multi_mode', 'b', '_hcom_multi_mode', 'always'),
     ('dynamic_input', 'b', '_dynamic_input', 'set'),
     ('dynamic_graph_execute_mode', 's', '_dynamic_graph_execute_mode', 'set'),
@@ -239,7 +232,7 @@ class NPUEstimator(estimator_lib.Estimator):
         custom_op = rewrite.custom_optimizers.add()
         custom_op.name = 'NpuOptimizer'
         parameters = custom_op.parameter_map
-        for key, field, source, when in (_DIRECT_MASTER if MASTER else _DIRECT_R1_2_0):
+        for key, field, source, when in (_DIRECT_MASTER if MASTER else _DIRECT_COMMON):
             value = source if when == 'const' else getattr(config, source)
             if when != 'set' or value is not None:
                 _put(parameters, key, field, value)

@@ -31,14 +31,21 @@ def float_status_is_finite(grads, is_distributed):
     return tf.reduce_all(tf.equal(status, 0.0), name='overflow_status_reduce_all')
 
 
+def apply_unless_overflow(opt, manager, is_distributed, grads_and_vars, global_step, name):
+    """opt's update (global step included) when no rank overflowed, and the manager's update
+    in every step (NPUOptimizer does the same, npu_optimizer.py r1.2.0:163-186)."""
+    grads_and_vars = list(grads_and_vars)
+    finite = float_status_is_finite([g for g, _ in grads_and_vars if g is not None],
+                                    is_distributed)
+    update = tf.cond(finite, lambda: opt.apply_gradients(grads_and_vars, global_step, name),
+                     tf.no_op)
+    return tf.group(update, manager.update_loss_scale(finite))
+
+
 class _Apply:
     def apply_gradients(self, grads_and_vars, global_step=None, name=None):
-        grads_and_vars = list(grads_and_vars)
-        finite = float_status_is_finite([g for g, _ in grads_and_vars if g is not None],
-                                        self._is_distributed)
-        update = tf.cond(finite, lambda: self._opt.apply_gradients(grads_and_vars, global_step,
-                                                                   name), tf.no_op)
-        return tf.group(update, self._loss_scale_manager.update_loss_scale(finite))
+        return apply_unless_overflow(self._opt, self._loss_scale_manager, self._is_distributed,
+                                     grads_and_vars, global_step, name)
 
 
 if MASTER:

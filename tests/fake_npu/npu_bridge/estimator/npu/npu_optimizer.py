@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from npu_bridge import MASTER
 from npu_bridge.estimator.npu import npu_common
-from npu_bridge.estimator.npu.npu_loss_scale_optimizer import float_status_is_finite
+from npu_bridge.estimator.npu.npu_loss_scale_optimizer import apply_unless_overflow
 from npu_bridge.hccl import hccl_ops
 
 
@@ -132,9 +132,5 @@ class NPUOptimizer(_Wrapper):
     def apply_gradients(self, grads_and_vars, global_step=None, name=None):
         if not self._is_loss_scale:
             return self._opt.apply_gradients(grads_and_vars, global_step, name)
-        grads_and_vars = list(grads_and_vars)
-        finite = float_status_is_finite([g for g, _ in grads_and_vars if g is not None],
-                                        self._is_distributed)
-        update = tf.cond(finite, lambda: self._opt.apply_gradients(grads_and_vars, global_step,
-                                                                   name), tf.no_op)
-        return tf.group(update, self._loss_scale_manager.update_loss_scale(finite))
+        return apply_unless_overflow(self._opt, self._loss_scale_manager, self._is_distributed,
+                                     grads_and_vars, global_step, name)
