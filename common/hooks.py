@@ -32,8 +32,8 @@ def setup_logging(log_dir, log_name, rank):
             os.makedirs(log_dir, exist_ok=True)
             handlers.append(logging.FileHandler(os.path.join(log_dir, log_name)))
         except OSError as e:
-            raise UsageError('cannot write %s in --log_dir=%s: %s'
-                             % (log_name, log_dir, e.strerror or e)) from None
+            raise UsageError('cannot write %s in --log_dir=%s: %s; give a --log_dir where you '
+                             'can write' % (log_name, log_dir, e.strerror or e)) from None
     for handler in handlers:
         handler.setFormatter(logging.Formatter('%(message)s'))
         log.addHandler(handler)
@@ -58,7 +58,8 @@ class CheckpointSaver(tf.estimator.CheckpointSaverHook):
 
 
 class TrainLogHook(tf.estimator.SessionRunHook):
-    """Logs TRAIN_LINE each time the global step passes a multiple of display_every."""
+    """Logs TRAIN_LINE each time the global step passes a multiple of display_every, and at the
+    run's last step."""
 
     def __init__(self, tensors, global_batch, steps_per_epoch, display_every, summary_dir=None,
                  clock=time.time):
@@ -68,7 +69,7 @@ class TrainLogHook(tf.estimator.SessionRunHook):
         self._steps_per_epoch = steps_per_epoch
         self._display_every = display_every
         self._clock = clock
-        self._start = self._last = self._first_display = self._latest = None
+        self._start = self._last = self._first_display = self._latest = self._values = None
 
     def after_create_session(self, session, coord):
         step = session.run(tf.compat.v1.train.get_global_step())
@@ -78,11 +79,15 @@ class TrainLogHook(tf.estimator.SessionRunHook):
         return tf.estimator.SessionRunArgs(self._tensors)
 
     def after_run(self, run_context, run_values):
-        values = run_values.results
-        step, now = values['step'], self._clock()
-        self._latest = (step, now)
-        if step // self._display_every == self._last[0] // self._display_every:
-            return
+        self._values = run_values.results
+        step = self._values['step']
+        self._latest = (step, self._clock())
+        if step // self._display_every != self._last[0] // self._display_every:
+            self._display()
+
+    def _display(self):
+        """The log line (and TensorBoard scalars) of the latest step."""
+        values, step = self._values, self._latest[0]
         fps = self._images_per_second(self._last, self._latest)
         log.info(TRAIN_LINE, step, step / self._steps_per_epoch, fps, values['loss'],
                  values['total_loss'], values['lr'])
@@ -105,6 +110,10 @@ class TrainLogHook(tf.estimator.SessionRunHook):
         return (end[0] - begin[0]) * self._global_batch / seconds if seconds > 0 else 0.0
 
     def end(self, session):
+        # The last step of every run is logged, also when it is not a multiple of
+        # display_every (a run shorter than display_every would log nothing at all).
+        if self._latest[0] > self._last[0]:
+            self._display()
         # Steady state: from the first displayed line on, when there is a later one.
         begin = self._first_display
         if begin is None or begin[0] == self._latest[0]:

@@ -98,6 +98,15 @@ def test_fps_counts_images_actually_processed(steps_per_run):
     assert summary[1] == 32 * 64  # images after the first displayed line
 
 
+@pytest.mark.parametrize('runs, display_every, steps', [(10, 8, [8, 10]), (5, 100, [5]),
+                                                        (16, 8, [8, 16])])
+def test_the_last_step_of_every_run_is_logged(runs, display_every, steps):
+    """Also a run shorter than display_every, and a last step between two display steps."""
+    logged = _run_hook(1, 0.5, display_every=display_every, runs=runs)
+    assert [args[0] for args in logged if isinstance(args[0], int)] == steps
+    assert logged[-1][0] == pytest.approx(128.0)  # the summary line follows
+
+
 def test_log_line_format_is_the_seeds():
     line = hooks.TRAIN_LINE % (35028, 7.0, 4289.5, 3.773, 4.477, 0.00996)
     assert line == ('step: 35028  epoch:  7.0  FPS: 4289.5  loss: 3.773  total_loss: 4.477  '
