@@ -2,8 +2,10 @@
 
 Bad input ends with one 'error: ...' line on stderr and a non-zero exit, never a traceback.
 """
+import contextlib
 import os
 import random
+import signal
 import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -13,7 +15,7 @@ import tensorflow as tf  # noqa: E402
 
 import official  # noqa: E402
 from common import (checkpoints, config, demo, export, hooks, input_pipeline,  # noqa: E402
-                    predict, records, report, runtime)
+                    predict, records, report, run_lock, runtime)
 from common.errors import UsageError  # noqa: E402
 
 EXIT_USAGE, EXIT_DATA = 2, 1
@@ -66,12 +68,31 @@ def _network_of(command, directory, saved, networks):
     return official.load(theirs)
 
 
+# What export and predict take from a checkpoint's hparams.json and cannot check against its
+# weights (a network trained at 32 px exports at 224 as well).
+UNCHECKABLE = ('network', 'image_size', 'preprocessing')
+
+
+def _check_unrecorded(command, directory, saved):
+    """Export and predict of checkpoints without hparams.json need those values as flags."""
+    if saved is not None or command.demo or command.overrides.get('mode') not in (
+            'export', 'predict'):
+        return
+    given = dict(command.overrides, network=command.network if command.network_given else None)
+    missing = [name for name in UNCHECKABLE if given.get(name) is None]
+    if missing:
+        raise UsageError('%s holds no %s, the record of how its checkpoints were trained: give '
+                         '%s' % (directory, runtime.HPARAMS_FILE,
+                                 ', '.join('--%s' % name for name in missing)))
+
+
 def resolve_command_line(argv, networks):
     """(CommandLine, Config) of argv; the demo's settings sit below the checkpoint's and the
     user's."""
     command = config.parse_command_line(argv, networks)
     overrides = dict(command.overrides)
     directory, saved = _checkpoint_hparams(overrides)
+    _check_unrecorded(command, directory, saved)
     network = _network_of(command, directory, saved, networks)
     if command.demo:
         below = demo.overrides(network)
@@ -90,6 +111,7 @@ def resolve_command_line(argv, networks):
 def main(argv):
     # Our errors are one line each; TensorFlow's own log would repeat them.
     tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.FATAL)
+    signal.signal(signal.SIGTERM, _raise_terminated)
     networks = official.load_all()
     cfg = None
     try:
@@ -108,11 +130,15 @@ def main(argv):
                 return 0
             return predict.run(network, cfg)
         run = runtime.build(cfg)
-        hooks.setup_logging(cfg.log_dir, cfg.log_name, run.rank)
-        if cfg.seed is not None:
-            random.seed(cfg.seed)
-            np.random.seed(cfg.seed)
-        network.run(network, cfg, run)
+        # Rank 0 of a training holds its run directory for the process's life, from before
+        # anything is written there (evaluation only reads it).
+        training = cfg.mode != 'evaluate' and run.rank == 0
+        with run_lock.held(cfg.log_dir) if training else contextlib.nullcontext():
+            hooks.setup_logging(cfg.log_dir, cfg.log_name, run.rank)
+            if cfg.seed is not None:
+                random.seed(cfg.seed)
+                np.random.seed(cfg.seed)
+            network.run(network, cfg, run)
     except UsageError as e:
         print('error: %s' % e, file=sys.stderr)
         return EXIT_USAGE
@@ -124,10 +150,32 @@ def main(argv):
               'then restart: the checkpoints in %s are from before' % cfg.log_dir,
               file=sys.stderr)
         return EXIT_DATA
-    except KeyboardInterrupt:
-        print('error: interrupted', file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, Terminated) as e:
+        print('error: %s%s' % ('interrupted' if isinstance(e, KeyboardInterrupt)
+                               else 'stopped by SIGTERM', _where_it_stopped(cfg)),
+              file=sys.stderr)
+        return 130 if isinstance(e, KeyboardInterrupt) else 128 + signal.SIGTERM
     return 0
+
+
+class Terminated(BaseException):
+    """SIGTERM (a scheduler's stop, `kill`): ends the run like Ctrl-C, with a word."""
+
+
+def _raise_terminated(signum, frame):
+    del signum, frame
+    raise Terminated()
+
+
+def _where_it_stopped(cfg):
+    """For a training run: its newest checkpoint, from which the same command resumes."""
+    if cfg is None or cfg.mode not in ('train', 'train_and_evaluate'):
+        return ''
+    step = checkpoints.latest_step(cfg.log_dir)
+    if step is None:
+        return ' before its first checkpoint; the same command starts it again'
+    return ('; its newest checkpoint is %s/model.ckpt-%d: the same command resumes from it'
+            % (cfg.log_dir, step))
 
 
 if __name__ == '__main__':

@@ -7,6 +7,7 @@ every value against the schema; nothing else in the project builds a configurati
 flags. What is learned at run time (backend, record counts, steps) is common/runtime.py's.
 """
 import collections
+import math
 import re
 import sys
 
@@ -35,6 +36,10 @@ PRECISION_MODES = ('allow_mix_precision', 'allow_fp32_to_fp16', 'force_fp16', 'f
 OPTIMIZERS = ('momentum', 'rmsprop', 'adam')
 LR_SCHEDULES = ('cosine_per_epoch', 'linear_to_zero', 'exponential_per_epoch')
 PREPROCESSINGS = ('imagenet_mean_std', 'megvii_bgr', 'inception')
+
+# Images above this many pixels are refused before decoding, by predict and by the TFRecord
+# builder (common/images.py): PIL's own default limit, 256 MiB of 8-bit RGB once decoded.
+MAX_IMAGE_PIXELS = 89478485
 
 SCHEMA = (
     option('mode', 'enum', 'train_and_evaluate',
@@ -80,7 +85,8 @@ SCHEMA = (
            'Checkpoint directory (or one checkpoint prefix) to evaluate, export or predict with '
            '(predict also takes an export directory); default log_dir.'),
     option('log_dir', 'str', './results', 'Output directory: checkpoints, log, hparams.json.'),
-    option('log_name', 'str', 'train.log', 'Name of the log file inside log_dir.'),
+    option('log_name', 'str', 'train.log', 'Name of the log file inside log_dir (evaluate: '
+           'evaluate.log).'),
     option('batch_size', 'int', 32, 'Batch size per device.', lower=1),
     option('lr', 'float', 0.1, 'Base learning rate.', lower=0.0),
     option('lr_batch', 'int', None, 'Global batch the recipe quotes lr for (None: no scaling).',
@@ -133,7 +139,10 @@ SCHEMA = (
            'dependencies are installed).' % ', '.join(EXPORT_FORMATS)),
     option('export_batch_size', 'int', 1, 'mode=export: the frozen graph\'s fixed batch (ATC '
            'compiles one batch size).', lower=1),
-    option('overwrite', 'bool', False, 'mode=export: replace an existing export directory.'),
+    option('overwrite', 'bool', False, 'mode=export: replace an earlier export directory; '
+           'mode=predict: replace an earlier predictions file (--output).'),
+    option('max_image_pixels', 'int', MAX_IMAGE_PIXELS, 'mode=predict: images whose header '
+           'declares more pixels are refused before decoding (decompression bombs).', lower=1),
     option('images', 'str', None, 'mode=predict: an image file, a directory or a glob.'),
     option('top_k', 'int', 5, 'mode=predict / export: classes reported per image.', lower=1),
     option('output', 'str', None, 'mode=predict: also write the predictions to this CSV file.'),
@@ -184,6 +193,8 @@ def _check(opt, value, source):
     if kind == 'list':
         if isinstance(value, str):
             value = [v for v in value.split(',') if v]
+        if not isinstance(value, (list, tuple)):
+            raise UsageError('%s=%r is not a list' % (where, value))
         return tuple(str(v) for v in value)
     if kind == 'bool':
         if not isinstance(value, bool):
@@ -194,9 +205,15 @@ def _check(opt, value, source):
         if kind == 'enum' and value not in opt.choices:
             raise UsageError('%s=%s is not one of: %s' % (where, value, ', '.join(opt.choices)))
         return value
-    if kind == 'int' and (isinstance(value, bool) or not float(value).is_integer()):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UsageError('%s=%r is not a number' % (where, value)) from None
+    if not math.isfinite(number):
+        raise UsageError('%s=%r is not a finite number' % (where, value))
+    if kind == 'int' and (isinstance(value, bool) or not number.is_integer()):
         raise UsageError('%s=%r is not an integer' % (where, value))
-    value = int(value) if kind == 'int' else float(value)
+    value = int(number) if kind == 'int' else number
     if opt.lower is not None and value < opt.lower:
         raise UsageError('%s=%s is below its minimum %s' % (where, value, opt.lower))
     if opt.upper is not None and value > opt.upper:
@@ -220,6 +237,8 @@ CHECKPOINT_KEYS = ('num_classes', 'image_size', 'preprocessing', 'moving_average
                    'label_offset')
 
 
+# The log of --mode=evaluate when --log_name is not given.
+EVALUATE_LOG = 'evaluate.log'
 # DumpConfig's dump_step: steps and ranges joined by '|' (the ModelZoo's "0|5|10").
 DUMP_STEP = re.compile(r'^\d+(-\d+)?(\|\d+(-\d+)?)*$')
 
@@ -258,6 +277,9 @@ def resolve(network, overrides=None, dataset=None, other_networks=(), checkpoint
         values['restore_exclude'] = tuple(network.classifier_scopes)
     if values['eval_dir'] is None:
         values['eval_dir'] = values['log_dir']
+    if values['mode'] == 'evaluate' and 'log_name' not in overrides:
+        # beside the checkpoints, apart from the log of a training that may be writing there
+        values['log_name'] = EVALUATE_LOG
     if values['image_size'] < network.min_image_size:
         raise UsageError('--image_size=%d is too small for %s%s; use --image_size >= %d' % (
             values['image_size'], network.name, network.min_image_size_reason,

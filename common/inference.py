@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from common import checkpoints, model_fn, preprocessing, records, runtime
 from common.errors import UsageError
+from common.hooks import log
 
 INPUT = 'input'
 ENCODED = 'encoded_images'
@@ -111,4 +112,7 @@ def dataset_class_names(config, data_dirs):
             names = names[first:first + config.num_classes] if first >= 0 else None
             if names and len(names) == config.num_classes:
                 return names
+            log.info('%s/%s: its class_names do not give a name for each of the %d classes '
+                     '(--label_offset=%d): no class names', data_dir, records.DESCRIPTION_FILE,
+                     config.num_classes, config.label_offset)
     return None

@@ -27,6 +27,12 @@ def failed_row(step, steps_per_epoch, error, mtime):
                     mtime), error=error)
 
 
+def skipped_row(step, steps_per_epoch, reason):
+    """A table row for a checkpoint that is no longer there (not an error)."""
+    return dict(row(step, steps_per_epoch, dict(top1=0.0, top5=0.0, val_loss=0.0, images=0),
+                    time.time()), skipped=reason)
+
+
 EVALUATIONS_FILE = 'evaluations.jsonl'
 
 
@@ -51,12 +57,15 @@ def log_rows(rows):
         if 'error' in r:
             log.info('{:5d}  {:5.1f}  unreadable: {}'.format(r['step'], r['epoch'], r['error']))
             continue
+        if 'skipped' in r:
+            log.info('{:5d}  {:5.1f}  skipped: {}'.format(r['step'], r['epoch'], r['skipped']))
+            continue
         log.info(TABLE_ROW.format(r['step'], r['epoch'], r['top1'] * 100, r['top5'] * 100,
                                   r['loss'], time=r['time']))
 
 
 def log_summary(rows):
-    rows = [r for r in rows if 'error' not in r]
+    rows = [r for r in rows if 'error' not in r and 'skipped' not in r]
     if not rows:
         return
     best = max(rows, key=lambda r: r['top1'])

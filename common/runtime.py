@@ -62,12 +62,21 @@ def check_npu_loops(config, targets, steps_per_epoch, save_checkpoints_steps):
 
 
 def read_hparams(directory):
-    """The hparams.json of a run directory, or None."""
-    try:
-        with open(os.path.join(directory, HPARAMS_FILE)) as f:
-            return json.load(f)
-    except (OSError, ValueError):
+    """The hparams.json of a run directory, or None when it has none; one that cannot be read
+    or is not a JSON object is an error naming it."""
+    path = os.path.join(directory, HPARAMS_FILE)
+    if not os.path.isfile(path):
         return None
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except (OSError, ValueError) as e:
+        raise UsageError('%s is unreadable (%s): it records the network, sizes and '
+                         'preprocessing of the checkpoints beside it; restore it, or remove it '
+                         'and give them as flags' % (path, e)) from None
+    if not isinstance(record, dict):
+        raise UsageError('%s is unreadable: not a JSON object' % path)
+    return record
 
 
 def _train_size(config, rank_size):

@@ -91,14 +91,20 @@ def model_shapes(network, config, runtime):
         return {v.op.name: v.shape.as_list() for v in model_fn.model_variables()}
 
 
+VANISHED = 'removed before it could be read (a training run keeps only its newest 5)'
+
+
 def _evaluate(classifier, eval_fn, step, prefix, config, runtime):
     input_fn, steps, _ = eval_fn
-    checkpoints.check_moving_averages(prefix, config.moving_average_decay)
-    mtime = os.path.getmtime(prefix + '.index')
     try:
+        mtime = os.path.getmtime(prefix + '.index')
+        checkpoints.check_moving_averages(prefix, config.moving_average_decay)
         result = classifier.evaluate(input_fn, steps=steps, checkpoint_path=prefix)
-    except tf.errors.OpError as e:
-        failure = checkpoints.restore_failure(e)
+    except (OSError, tf.errors.OpError) as e:
+        if not os.path.exists(prefix + '.index'):  # a training deleted it meanwhile
+            return report.skipped_row(step, runtime.steps_per_epoch, '%s: %s' % (
+                os.path.basename(prefix), VANISHED))
+        failure = checkpoints.restore_failure(e) if isinstance(e, tf.errors.OpError) else None
         if failure is None:
             raise  # not the checkpoint's fault: the data's
         return report.failed_row(step, runtime.steps_per_epoch,
@@ -149,7 +155,10 @@ class _HparamsWriter(tf.estimator.SessionRunHook):
 
 def _imported(directory):
     """Whether a directory holds imported weights (import_weights.py: model.ckpt-0 is them)."""
-    return 'imported_from' in (read_hparams(directory) or {})
+    try:
+        return 'imported_from' in (read_hparams(directory) or {})
+    except UsageError:
+        return False  # a training directory's damaged record: training rewrites it
 
 
 def _without_session_start(listed, directory):
@@ -173,7 +182,11 @@ def evaluate_all(network, classifier, eval_fn, config, runtime):
         listed = _without_session_start(listed, config.eval_dir)
     shapes = model_shapes(network, config, runtime)
     for _, prefix in listed:
-        checkpoints.check_fits(prefix, shapes, config.network)
+        try:
+            checkpoints.check_fits(prefix, shapes, config.network)
+        except UsageError:
+            if os.path.exists(prefix + '.index'):
+                raise  # else gone meanwhile: its row says so
     log.info('Evaluating %d checkpoint(s) in %s on %d validation images',
              len(listed), config.eval_dir, eval_fn[2])
     rows = [_evaluate(classifier, eval_fn, step, prefix, config, runtime)

@@ -282,3 +282,40 @@ def test_demo_settings_come_from_the_data_and_the_network(network, size, demo_di
         ['train.py', '--demo', '--network=' + network, '--num_classes=12', '--max_epochs=2'],
         NETWORKS)
     assert (chosen.num_classes, chosen.max_epochs) == (12, 2)  # flags win
+
+
+@pytest.mark.parametrize('record, flags, message', [
+    # no record: what it would give must be typed (a network trained at 32 px is not 224's)
+    (None, ['--network=shufflenet_v2', '--num_classes=10'],
+     '{d} holds no hparams.json, the record of how its checkpoints were trained: give '
+     '--image_size, --preprocessing'),
+    (None, [], 'give --network, --image_size, --preprocessing'),
+    ('{"network": "shufflenet_v2", "image_size": "abc"}', [],
+     "the checkpoint's hparams.json: image_size='abc' is not a number"),
+    ('{"network": "shufflenet_v2", "num_classes": "ten"}', [],
+     "the checkpoint's hparams.json: num_classes='ten' is not a number"),
+    ('{"network": "shufflenet_v2", "image_size": 32', [], '{d}/hparams.json is unreadable ('),
+    ('[1, 2]', [], '{d}/hparams.json is unreadable: not a JSON object'),
+])
+def test_a_missing_or_damaged_record_is_named(record, flags, message, tmp_path):
+    """export/predict of a directory whose hparams.json is missing, damaged or holds a string
+    where a number belongs: one line that says so (in-process: resolve only)."""
+    import train
+    directory = tmp_path / 'ckpt'
+    directory.mkdir()
+    if record is not None:
+        (directory / 'hparams.json').write_text(record)
+    for mode in ('export', 'predict'):
+        with pytest.raises(UsageError) as error:
+            train.resolve_command_line(['train.py', '--mode=' + mode, '--eval_dir=%s' % directory]
+                                       + flags, official.load_all())
+        assert message.format(d=directory) in str(error.value)
+
+
+def test_a_dataset_json_string_count_is_named(tmp_path):
+    import train
+    (tmp_path / 'dataset.json').write_text('{"num_classes": "ten"}')
+    with pytest.raises(UsageError, match="dataset.json: num_classes='ten' is not a number"):
+        train.resolve_command_line(['train.py', '--data_dir=%s' % tmp_path], official.load_all())
+    with pytest.raises(UsageError, match="--lr='nan' is not a finite number"):
+        make_config(lr='nan')

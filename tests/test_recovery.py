@@ -170,3 +170,62 @@ def test_a_truncated_checkpoint_is_named_when_resuming(trained, tmp_path):
     assert result.stderr.strip().splitlines() == [
         'error: cannot restore checkpoint %s/model.ckpt-176: Read less bytes than requested'
         % log_dir]
+
+
+def test_a_checkpoint_that_vanishes_during_evaluation_is_a_skipped_row(trained, tmp_path,
+                                                                        capsys):
+    """A training with keep-5 deletes a listed checkpoint before evaluate reads it: a row says
+    so and the table goes on (in-process: a stand-in Estimator that deletes it meanwhile)."""
+    import official
+    from common import hooks, runtime, trainer
+    from conftest import make_config
+    log_dir = _copy_checkpoints(trained['log_dir'], tmp_path / 'run')
+    cfg = make_config(mode='evaluate', eval_dir=log_dir, log_dir=log_dir, num_classes=10,
+                      image_size=32)
+    hooks.setup_logging(None, None, 0)
+
+    class DeletingEvaluator:
+        def evaluate(self, input_fn, steps, checkpoint_path):
+            del input_fn, steps
+            for name in os.listdir(log_dir):
+                if name.startswith('model.ckpt-176'):
+                    os.remove(os.path.join(log_dir, name))
+            assert checkpoint_path.endswith('model.ckpt-88')
+            return dict(top1=0.5, top5=0.9, val_loss=1.5, images=359)
+
+    trainer.evaluate_all(official.load('densenet121'), DeletingEvaluator(), (None, 1, 359),
+                         cfg, runtime.fixed(cfg, steps_per_epoch=44))
+    out = capsys.readouterr().out
+    assert '  176    4.0  skipped: model.ckpt-176: removed before it could be read' in out
+    assert [int(r[0]) for r in table_rows(out)] == [88]
+    assert 'best: step 88' in out
+
+
+def test_a_second_training_on_one_log_dir_stops_at_start(demo_dir, tmp_path):
+    """The first holds the run directory's lock (here a process that only holds it); the
+    second stops with one line naming it and writes nothing there; once the holder is killed
+    (-9), the lock is free."""
+    import signal
+    import subprocess
+    import sys
+    from common import run_lock
+    from conftest import ROOT
+    log_dir = str(tmp_path / 'run')
+    holder = subprocess.Popen(
+        [sys.executable, '-c', 'import sys, time\nfrom common import run_lock\n'
+         'with run_lock.held(sys.argv[1]):\n    print("held", flush=True)\n    time.sleep(120)',
+         log_dir], cwd=ROOT, stdout=subprocess.PIPE, universal_newlines=True)
+    try:
+        assert holder.stdout.readline().strip() == 'held'
+        result = run_train(['--network=shufflenet_v2', '--mode=train', '--max_train_steps=1',
+                            '--data_dir=' + demo_dir, '--log_dir=' + log_dir] + SMALL)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1, result.stderr
+        assert lines[0].startswith('error: %s is in use by a training run (pid %d on '
+                                   % (log_dir, holder.pid)), lines[0]
+        assert os.listdir(log_dir) == [run_lock.LOCK_FILE]  # no log, no record
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with run_lock.held(log_dir):
+        pass

@@ -73,5 +73,5 @@ def test_evaluate_without_log_dir_writes_next_to_the_checkpoints(trained):
     assert result.returncode == 0, result.stderr
     assert [int(r[0]) for r in table_rows(result.stdout)] == [176]
     assert os.path.exists(results) == existed
-    with open(os.path.join(trained['log_dir'], 'train.log')) as f:
+    with open(os.path.join(trained['log_dir'], 'evaluate.log')) as f:  # not the training's log
         assert 'Evaluating 1 checkpoint(s) in %s' % prefix in f.read()

@@ -241,3 +241,24 @@ def test_evaluating_averages_of_a_checkpoint_without_them_fails(trained):
     assert result.stderr.strip().splitlines() == [
         'error: %s/model.ckpt-88 holds no moving averages of the weights; evaluate its raw '
         'weights with --moving_average_decay=0' % trained['log_dir']]
+
+
+def test_sigterm_says_where_the_run_stopped(demo_dir, tmp_path):
+    """A scheduler's stop (SIGTERM): one line naming the newest checkpoint, exit 143."""
+    log_dir = str(tmp_path / 'run')
+    victim = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, 'train.py'), '--network=shufflenet_v2',
+         '--mode=train', '--max_train_steps=400', '--save_checkpoints_steps=5',
+         '--data_dir=' + demo_dir, '--log_dir=' + log_dir] + SMALL,
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, universal_newlines=True)
+    deadline = time.time() + 300
+    while not checkpoint_steps(log_dir) and time.time() < deadline:
+        assert victim.poll() is None, 'training ended before it could be stopped'
+        time.sleep(0.2)
+    victim.send_signal(signal.SIGTERM)
+    _, err = victim.communicate(timeout=120)
+    lines = err.strip().splitlines()
+    assert victim.returncode == 143 and len(lines) == 1, err
+    step = max(checkpoint_steps(log_dir))
+    assert lines[0] == ('error: stopped by SIGTERM; its newest checkpoint is %s/model.ckpt-%d: '
+                        'the same command resumes from it' % (log_dir, step))

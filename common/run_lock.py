@@ -1,0 +1,42 @@
+"""The exclusive lock a training run holds on its run directory (rank 0), so that a second
+training on the same --log_dir stops at start instead of overwriting checkpoints, events and
+the log of the first.
+
+An flock on <log_dir>/.lock, held for the process's life: the OS releases it when the process
+ends in any way (kill -9 included), so a lock is never stale. The holder writes its PID and
+host into the file, for the second one's message. Evaluation takes no lock: it reads a
+directory that a training may be writing.
+"""
+import contextlib
+import fcntl
+import os
+import socket
+
+from common.errors import UsageError
+
+LOCK_FILE = '.lock'
+
+
+@contextlib.contextmanager
+def held(log_dir):
+    """Holds the run directory's lock for the block; UsageError naming the holder if another
+    process has it."""
+    os.makedirs(log_dir, exist_ok=True)
+    path = os.path.join(log_dir, LOCK_FILE)
+    try:
+        handle = open(path, 'a+')
+    except OSError as e:
+        raise UsageError('cannot write %s: %s' % (path, e.strerror or e)) from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or 'another process'
+            raise UsageError('%s is in use by a training run (%s); wait for it to end, or give '
+                             'another --log_dir' % (log_dir, holder)) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write('pid %d on %s' % (os.getpid(), socket.gethostname()))
+        handle.flush()
+        yield
