@@ -4,6 +4,8 @@ import shutil
 
 import pytest
 
+from common.errors import UsageError
+
 from conftest import SMALL, checkpoint_steps, run_train
 
 
@@ -175,3 +177,105 @@ def test_only_errors_raised_reading_input_point_at_the_data():
         'tfrecord_tools.verify --data_dir=/data' in errors[0]), errors[0]
     assert errors[1].startswith('error: InvalidArgumentError: ') and (
         'verify' not in errors[1]), errors[1]
+
+
+def _predict_main(tmp_path, *flags):
+    """train.main in-process for --mode=predict on a record-only directory (no checkpoint:
+    every case below must stop before a model is read); returns (exit code, stderr)."""
+    import json
+    import train
+    model = tmp_path / 'model'
+    model.mkdir(exist_ok=True)
+    (model / 'hparams.json').write_text(json.dumps(dict(network='shufflenet_v2', num_classes=10,
+                                                        image_size=32)))
+    return train.main(['train.py', '--mode=predict', '--eval_dir=%s' % model] + list(flags))
+
+
+@pytest.mark.parametrize('existing', ['image', 'shard', 'checkpoint_index', 'predictions'])
+def test_predict_output_never_writes_over_a_file(existing, tmp_path, capsys):
+    """--output is checked before anything is predicted: an image, a shard or a checkpoint is
+    refused; an earlier predictions file only with --overwrite."""
+    images = tmp_path / 'images'
+    images.mkdir()
+    (images / 'a.jpg').write_bytes(b'\xff\xd8 not really')
+    content = {'image': None, 'shard': b'\x00' * 64, 'checkpoint_index': b'\x01' * 64,
+               'predictions': b'path,class_1,name_1,probability_1\nx.jpg,3,3,0.9\n'}[existing]
+    output = images / 'a.jpg' if content is None else tmp_path / (
+        {'shard': 'train-00000-of-00001', 'checkpoint_index': 'model.ckpt-4.index',
+         'predictions': 'preds.csv'}[existing])
+    if content is not None:
+        output.write_bytes(content)
+    before = output.read_bytes()
+    code = _predict_main(tmp_path, '--images=%s' % images, '--output=%s' % output)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith('error: --output=%s ' % output)
+    assert ('--overwrite' in err[0]) == (existing == 'predictions'), err[0]
+    assert output.read_bytes() == before
+
+
+def test_predict_reads_only_regular_files_of_bounded_size(tmp_path, monkeypatch):
+    """A link to /dev/zero and a FIFO named like images are listed and skipped, never read; a
+    file over the byte cap too."""
+    from common import predict
+    images = tmp_path / 'images'
+    images.mkdir()
+    (images / 'good.jpg').write_bytes(b'\xff\xd8')
+    os.symlink('/dev/zero', str(images / 'z.jpg'))
+    os.mkfifo(str(images / 'x.jpg'))
+    (images / 'big.png').write_bytes(b'\x00' * 2048)
+    monkeypatch.setattr(predict, 'MAX_IMAGE_BYTES', 1024)
+    files, skipped = predict.image_paths(str(images))
+    assert files == [str(images / 'good.jpg')]
+    assert [(os.path.basename(p), reason.split(' (')[0].split(',')[0]) for p, reason in skipped] == [
+        ('big.png', '2048 bytes'), ('x.jpg', 'not a regular file'),
+        ('z.jpg', 'not a regular file')]
+    assert 'a FIFO' in dict(skipped)[str(images / 'x.jpg')]
+    assert 'a character device' in dict(skipped)[str(images / 'z.jpg')]
+    with pytest.raises(UsageError, match='no image files there'):
+        predict.image_paths(str(tmp_path / 'nothing*.jpg'))
+
+
+def test_predict_refuses_an_image_above_the_pixel_limit_before_decoding(tmp_path):
+    """A 20000 x 20000 PNG of a few hundred KB (1.2 GB once decoded) is refused from its
+    header; --max_image_pixels raises the limit."""
+    import zlib
+    import struct
+    from common import predict
+
+    def chunk(kind, data):
+        return (struct.pack('>I', len(data)) + kind + data
+                + struct.pack('>I', zlib.crc32(kind + data) & 0xffffffff))
+
+    side = 20000
+    row = b'\x00' + b'\x00' * side  # filter byte, then grey pixels
+    png = (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', side, side, 8, 0, 0, 0, 0))
+           + chunk(b'IDAT', zlib.compress(row * side, 9)) + chunk(b'IEND', b''))
+    path = tmp_path / 'bomb.png'
+    path.write_bytes(png)
+    assert path.stat().st_size < 1024 * 1024
+    with pytest.raises(UsageError, match=r'bomb.png: 20000x20000 \(400,000,000 pixels\), above '
+                                         r'the limit of 89,478,485 \(--max_image_pixels=89478485; '
+                                         r'raise it'):
+        predict._read(str(path), config.MAX_IMAGE_PIXELS)  # pylint: disable=protected-access
+    assert predict._read(str(path), side * side) == png  # pylint: disable=protected-access
+
+
+@pytest.mark.parametrize('content', [None, b'', b'\x0a\xff garbage'])
+def test_predict_with_a_missing_empty_or_damaged_saved_model(content, tmp_path, capsys):
+    import json
+    import train
+    export_dir = tmp_path / 'export'
+    (export_dir / 'saved_model').mkdir(parents=True)
+    (export_dir / 'hparams.json').write_text(json.dumps(dict(
+        network='shufflenet_v2', num_classes=10, image_size=32, export={})))
+    if content is not None:
+        (export_dir / 'saved_model' / 'saved_model.pb').write_bytes(content)
+    image = tmp_path / 'a.jpg'
+    image.write_bytes(b'\xff\xd8')
+    code = train.main(['train.py', '--mode=predict', '--eval_dir=%s' % export_dir,
+                       '--images=%s' % image])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith('error: %s: cannot load this SavedModel (' % (
+        export_dir / 'saved_model')), err[0]
