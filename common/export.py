@@ -81,10 +81,18 @@ def _is_export(directory):
     return 'export' in (runtime.read_hparams(directory) or {})
 
 
+# What an export directory holds; --overwrite replaces a directory that holds nothing else.
+WRITTEN = (SAVED_MODEL, FROZEN_GRAPH, ONNX_MODEL, ATC_COMMAND, AIPP_CONFIG, inference.LABELS_FILE,
+           runtime.HPARAMS_FILE)
+
+
 def _check_target(target, overwrite):
     """An export goes to a new or empty directory, or replaces an earlier export with
-    --overwrite; anything else is never touched."""
-    if os.path.isfile(target):
+    --overwrite when that holds only what an export writes; anything else is never touched."""
+    if os.path.islink(target):
+        raise UsageError('--export_dir=%s is a symbolic link (to %s); give the directory '
+                         'itself' % (target, os.path.realpath(target)))
+    if os.path.lexists(target) and not os.path.isdir(target):
         raise UsageError('--export_dir=%s is a file' % target)
     if not os.path.isdir(target) or not os.listdir(target):
         return
@@ -94,6 +102,11 @@ def _check_target(target, overwrite):
     if not _is_export(target):
         raise UsageError('--export_dir=%s is not an export of this zoo (no hparams.json with '
                          '"export"): not replacing it, even with --overwrite' % target)
+    others = sorted(set(os.listdir(target)) - set(WRITTEN))
+    if others:
+        raise UsageError('--export_dir=%s holds files an export does not write (%s): move them '
+                         'away first; --overwrite replaces only an export' % (
+                             target, ', '.join(others)))
 
 
 def _check_ops(graph_def):

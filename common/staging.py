@@ -1,11 +1,25 @@
 """Output directories that appear complete or not at all (exports, imported weights): written
-in a hidden sibling, renamed into place at the end; a failure leaves nothing behind."""
+in a hidden sibling, renamed into place at the end; a failure leaves nothing behind.
+
+The sibling is named .<target>.<host>-<pid>.<random>: one that a killed process (kill -9, a
+power cut) left is removed by the next write of the same target on that host, once its process
+is gone. An earlier target is replaced by swapping the two directories in one step
+(renameat2's RENAME_EXCHANGE), so one of them is in place at every instant.
+"""
 import contextlib
+import ctypes
+import errno
+import glob
 import os
 import shutil
+import socket
 import tempfile
 
 from common.errors import UsageError
+from common.hooks import log
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
 
 
 def _missing_parents(directory):
@@ -17,26 +31,70 @@ def _missing_parents(directory):
     return list(reversed(missing))
 
 
+def _exchange(first, second):
+    """Swaps two directories atomically (Linux renameat2); False where the system or the
+    file system cannot."""
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second),
+                 _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), second)
+
+
 def _move_into_place(staging, target, replace):
     """Renames staging to target. An existing non-empty target is replaced only when
-    `replace`, and only once the new one is complete; if the rename fails it is put back."""
-    old = None
-    if os.path.isdir(target):
-        if os.listdir(target):
-            if not replace:
-                raise UsageError('%s exists and is not empty' % target)
-            old = staging + '.old'
-            os.rename(target, old)
-        else:
-            os.rmdir(target)
-    try:
-        os.rename(staging, target)
-    except OSError:
-        if old:
+    `replace`, and only once the new one is complete: swapped with it in one step where the
+    system can, else renamed aside and back should the second rename fail."""
+    if os.path.isdir(target) and os.listdir(target):
+        if not replace:
+            raise UsageError('%s exists and is not empty' % target)
+        if _exchange(staging, target):
+            shutil.rmtree(staging)  # now the old directory
+            return
+        old = staging + '.old'
+        os.rename(target, old)
+        try:
+            os.rename(staging, target)
+        except OSError:
             os.rename(old, target)
-        raise
-    if old:
+            raise
         shutil.rmtree(old)
+        return
+    if os.path.isdir(target):
+        os.rmdir(target)
+    os.rename(staging, target)
+
+
+def _owner_prefix(target):
+    return '.%s.%s-' % (os.path.basename(target), socket.gethostname())
+
+
+def _process_gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, another user's
+    return False
+
+
+def remove_stale(target):
+    """Removes the staging directories of `target` that a process of this host left when it
+    was killed (its PID is in the name and no longer runs)."""
+    prefix = _owner_prefix(target)
+    for path in glob.glob(os.path.join(glob.escape(os.path.dirname(target)),
+                                       glob.escape(prefix) + '*')):
+        pid = os.path.basename(path)[len(prefix):].split('.')[0]
+        if pid.isdigit() and int(pid) != os.getpid() and _process_gone(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            log.info('removed %s, left by a killed run (process %s)', path, pid)
 
 
 @contextlib.contextmanager
@@ -49,7 +107,9 @@ def new_directory(target, replace=False):
     created = _missing_parents(parent)
     try:
         os.makedirs(parent, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix='.%s.' % os.path.basename(target), dir=parent)
+        remove_stale(target)
+        staging = tempfile.mkdtemp(prefix='%s%d.' % (_owner_prefix(target), os.getpid()),
+                                   dir=parent)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(staging, 0o777 & ~umask)  # mkdtemp's 0700 would stay on the result

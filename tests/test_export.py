@@ -280,7 +280,8 @@ def test_export_refuses_bad_input_and_leaves_nothing(trained, tmp_path):
             os.path.join(source, 'checkpoint')]:
         shutil.copy(path, str(bare))
     _one_line_error(run_train(['--mode=export', '--network=shufflenet_v2', '--num_classes=10',
-                               '--image_size=32', '--eval_dir=' + str(bare),
+                               '--image_size=32', '--preprocessing=imagenet_mean_std',
+                               '--eval_dir=' + str(bare),
                                '--export_dir=' + str(work / 'd')]), 'does not fit')
     # an existing directory: refused, and with --overwrite only an earlier export is replaced
     keep = work / 'keep'
@@ -334,3 +335,73 @@ def test_a_failed_export_leaves_nothing_and_keeps_the_earlier_one(tmp_path, demo
         export.run(network, resolve(args + ['--overwrite']))
     assert sorted(os.listdir(str(out))) == before
     assert os.listdir(str(out.parent)) == ['export']
+
+
+def test_overwrite_replaces_only_an_export(tmp_path):
+    """--overwrite refuses a directory holding anything an export does not write (a
+    predictions file, notes) and a symbolic link, before anything is exported."""
+    earlier = tmp_path / 'export'
+    earlier.mkdir()
+    (earlier / runtime.HPARAMS_FILE).write_text(json.dumps({'export': {}}))
+    (earlier / export.FROZEN_GRAPH).write_bytes(b'graph')
+    export._check_target(str(earlier), overwrite=True)  # pylint: disable=protected-access
+    (earlier / 'preds.csv').write_text('path,class_1\n')
+    (earlier / 'notes.txt').write_text('mine')
+    with pytest.raises(UsageError, match=r'holds files an export does not write \(notes.txt, '
+                                         r'preds.csv\)'):
+        export._check_target(str(earlier), overwrite=True)  # pylint: disable=protected-access
+    link = tmp_path / 'latest'
+    link.symlink_to(earlier)
+    with pytest.raises(UsageError, match='is a symbolic link'):
+        export._check_target(str(link), overwrite=True)  # pylint: disable=protected-access
+
+
+def _write_in(directory, name):
+    with open(os.path.join(directory, name), 'w') as f:
+        f.write(name)
+
+
+@pytest.mark.parametrize('exchange', [True, False])
+def test_a_replacement_keeps_one_directory_in_place(exchange, tmp_path, monkeypatch):
+    """Killed right after the switch, the new directory is in place (swapped in one step where
+    the system can; otherwise renamed aside first); the leftover is removed by the next write
+    of that target once its process is gone."""
+    import subprocess
+    import sys
+    from common import staging
+    target = str(tmp_path / 'out')
+    with staging.new_directory(target) as directory:
+        _write_in(directory, 'old')
+    if not exchange:
+        monkeypatch.setattr(staging, '_exchange', lambda first, second: False)
+    seen = []
+    real_rename = os.rename
+
+    def watching_rename(source, destination):
+        seen.append(sorted(os.listdir(target)) if os.path.isdir(target) else None)
+        real_rename(source, destination)
+
+    monkeypatch.setattr(os, 'rename', watching_rename)
+
+    def killed(path, **_):
+        raise KeyboardInterrupt  # the process dies before the old one is removed
+
+    monkeypatch.setattr(staging.shutil, 'rmtree', killed)
+    with pytest.raises(KeyboardInterrupt):
+        with staging.new_directory(target, replace=True) as directory:
+            _write_in(directory, 'new')
+    assert os.listdir(target) == ['new']
+    assert seen == ([] if exchange else [['old'], None])  # the fallback has a gap between
+    monkeypatch.undo()
+    leftovers = [n for n in os.listdir(str(tmp_path)) if n.startswith('.out.')]
+    assert len(leftovers) == 1
+    # another process's leftover, whose process is gone, goes at the next write
+    dead = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'],
+                          stdout=subprocess.PIPE, universal_newlines=True).stdout.strip()
+    renamed = leftovers[0].replace('-%d.' % os.getpid(), '-%s.' % dead)
+    os.rename(os.path.join(str(tmp_path), leftovers[0]), os.path.join(str(tmp_path), renamed))
+    live = os.path.join(str(tmp_path), leftovers[0])  # one of a running process stays
+    os.mkdir(live)
+    staging.remove_stale(target)
+    assert sorted(n for n in os.listdir(str(tmp_path)) if n.startswith('.out.')) == [
+        leftovers[0]]
