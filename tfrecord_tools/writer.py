@@ -15,19 +15,21 @@ import tempfile
 import tensorflow as tf
 from PIL import Image
 
-from common import records
+from common import images, records
 
 JPEG_QUALITY = 95
 
-
-def to_rgb_jpeg(data):
-    """(JPEG bytes, height, width): RGB JPEGs pass unchanged, anything else is re-encoded."""
-    image = Image.open(io.BytesIO(data))
-    if image.format == 'JPEG' and image.mode == 'RGB':
-        return data, image.height, image.width
-    out = io.BytesIO()
-    image.convert('RGB').save(out, format='JPEG', quality=JPEG_QUALITY)
-    return out.getvalue(), image.height, image.width
+def to_rgb_jpeg(data, max_pixels=images.MAX_IMAGE_PIXELS):
+    """(JPEG bytes, height, width): RGB JPEGs pass unchanged, anything else is re-encoded.
+    Raises TooLarge above max_pixels, before decoding (JPEGs passed on are decoded in training)."""
+    with images.pil_limit_off():
+        image = Image.open(io.BytesIO(data))  # reads the header only
+        images.check_pixels(image.width, image.height, max_pixels)
+        if image.format == 'JPEG' and image.mode == 'RGB':
+            return data, image.height, image.width
+        out = io.BytesIO()
+        image.convert('RGB').save(out, format='JPEG', quality=JPEG_QUALITY)
+        return out.getvalue(), image.height, image.width
 
 
 def _bytes(values):
@@ -65,7 +67,8 @@ def make_example(jpeg, height, width, label, synset, text, filename, boxes=()):
 
 
 class Unreadable(Exception):
-    """An input image that cannot be read; encode functions raise it to have it skipped."""
+    """An input image that cannot be read or is too large; encode functions raise it to have
+    it skipped."""
 
 
 class BuildError(Exception):
@@ -73,7 +76,7 @@ class BuildError(Exception):
 
 
 def _write_shard(job):
-    """Writes one shard; returns (records written, [unreadable image messages])."""
+    """Writes one shard; returns (records written, [messages of images skipped])."""
     path, items, encode, skip_bad = job
     written, bad = 0, []
     with tf.io.TFRecordWriter(path) as writer:
@@ -129,8 +132,9 @@ def check_shard_set(output_dir, split, num_shards):
 
 def write_split(items, encode, directory, split, num_shards, workers=1, skip_bad=True):
     """Writes items (in order, round-robin over num_shards_for(items, num_shards) shards)
-    through encode(item) -> Example; encode must be a module-level function when workers > 1.
-    Returns (records written, [unreadable images skipped])."""
+    through encode(item) -> Example; encode must be a module-level function (or a
+    functools.partial of one) when workers > 1.
+    Returns (records written, [messages of images skipped])."""
     num_shards = num_shards_for(items, num_shards)
     jobs = [(os.path.join(directory, records.shard_name(split, i, num_shards)),
              items[i::num_shards], encode, skip_bad) for i in range(num_shards)]
