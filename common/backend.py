@@ -58,7 +58,6 @@ def detect(device, rank_size):
                              % (rank_size, size))
         rank = _env_int('RANK_ID', default=0) if size == 1 else _env_int('RANK_ID')
         if size > 1:
-            _env_int('DEVICE_ID')  # NPUDistributedOptimizer refuses to run without it
             if not os.environ.get('RANK_TABLE_FILE'):
                 raise UsageError('RANK_TABLE_FILE is not set; --rank_size=%d on Ascend needs '
                                  'an HCCL rank table (scripts/8p.json)' % size)
@@ -115,6 +114,8 @@ def set_npu_job_environment(runtime):
     # ASCEND_DEVICE_ID must not be overridden).
     wanted = {'JOB_ID': DEFAULT_JOB_ID, 'RANK_SIZE': str(runtime.rank_size),
               'RANK_ID': str(runtime.rank)}
+    if os.environ.get('CM_WORKER_SIZE'):
+        del wanted['RANK_SIZE']  # npu_bridge refuses both (the newest reads either)
     added = {name: value for name, value in wanted.items() if not os.environ.get(name)}
     os.environ.update(added)
     return added

@@ -243,6 +243,16 @@ EVALUATE_LOG = 'evaluate.log'
 DUMP_STEP = re.compile(r'^\d+(-\d+)?(\|\d+(-\d+)?)*$')
 
 
+def _check_dump_step(value):
+    """What the NPU runtime takes (it aborts the process on anything else): steps and rising
+    ranges joined by '|', at most 100 of them."""
+    parts = value.split('|')
+    if not DUMP_STEP.match(value) or len(parts) > 100 or any(
+            int(p.split('-')[0]) > int(p.split('-')[-1]) for p in parts):
+        raise UsageError('--data_dump_step=%s is not a list of at most 100 steps and rising '
+                         'ranges such as "0|5|10" or "0|10-20"' % value)
+
+
 def resolve(network, overrides=None, dataset=None, other_networks=(), checkpoint=None):
     """Returns the Config of `network` (an official.load record).
 
@@ -287,9 +297,7 @@ def resolve(network, overrides=None, dataset=None, other_networks=(), checkpoint
     if '/' in values['log_name'] or values['log_name'] in ('', '.', '..'):
         raise UsageError('--log_name=%s must be a file name: the log is written inside '
                          '--log_dir' % values['log_name'])
-    if not DUMP_STEP.match(values['data_dump_step']):
-        raise UsageError('--data_dump_step=%s is not a list of steps and ranges such as '
-                         '"0|5|10" or "0|10-20"' % values['data_dump_step'])
+    _check_dump_step(values['data_dump_step'])
     if values['lr_schedule'] == 'exponential_per_epoch' and values['lr_decay_rate'] is None:
         raise UsageError('lr_schedule exponential_per_epoch needs lr_decay_rate')
     values['network'] = network.name

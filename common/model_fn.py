@@ -87,7 +87,13 @@ def _train_op(total_loss, config, runtime):
     # every new Session.run signature).
     update_ops = tf.group(*tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS))
     with tf.control_dependencies([update_ops]):
-        train_op = opt.minimize(total_loss, global_step=global_step)
+        train_op = opt.minimize(total_loss)
+    # The global step counts the batches trained on, a step whose update a loss-scale optimizer
+    # skipped (an fp16 overflow on Ascend or GPU) included: the NPU runs whole loops of
+    # iterations_per_loop steps, and a global step that lagged behind them would overshoot the
+    # step at which training stops and checkpoints (and every rank waits for that checkpoint).
+    with tf.control_dependencies([train_op]):
+        train_op = tf.compat.v1.assign_add(global_step, 1).op
     if config.moving_average_decay:
         with tf.control_dependencies([train_op]):
             train_op = _moving_average(config).apply(model_variables())

@@ -286,6 +286,11 @@ def _prepare_device(config, runtime, resuming):
     if variable is None or config.mode == 'evaluate':
         return
     source = os.environ[variable]
+    if not (os.path.exists(source + '.index') or (
+            os.path.isdir(source) and tf.train.latest_checkpoint(source))):
+        raise UsageError('%s=%s in the environment makes NPUEstimator warm-start from it, but it '
+                         'is no checkpoint (a model.ckpt-N prefix or a directory of them)'
+                         % (variable, source))
     if config.restore_path:
         raise UsageError('%s=%s in the environment makes NPUEstimator warm-start from it, and '
                          '--restore_path=%s asks for another start; unset %s or leave out '

@@ -54,10 +54,12 @@ def npu(request):
 
 @pytest.fixture
 def job(npu, monkeypatch):
-    """A clean job environment, and NPUBasics' cached job info forgotten (it is a process-wide
-    singleton in the real package: the first NPUEstimator fixes it)."""
+    """A clean job environment (restored afterwards, whatever the zoo set), and NPUBasics'
+    cached job info forgotten (a process-wide singleton in the real package: the first
+    NPUEstimator fixes it)."""
     for name in NPU_JOB_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, '')  # registers the original value for restoring
+        monkeypatch.delenv(name)
     npu.npu_common.NPUBasics._NPUBasics__instance = None  # pylint: disable=protected-access
     yield monkeypatch
     npu.npu_common.NPUBasics._NPUBasics__instance = None  # pylint: disable=protected-access
@@ -94,7 +96,6 @@ def test_fake_has_each_releases_signatures(npu):
     assert list(_parameters(npu.npu_optimizer.NPUOptimizer.__init__)) == [
         'self', 'opt', 'loss_scale_manager', 'is_distributed', 'is_loss_scale',
         'is_tailing_optimization', 'name']
-    assert npu.npu_optimizer.NPUOptimizer is not npu.npu_optimizer.NPUDistributedOptimizer
     broadcast = _parameters(npu.hccl_ops.broadcast)
     assert (broadcast['fusion'].default, broadcast['fusion_id'].default) == (
         (2, 0) if npu.master else (0, -1))
@@ -174,8 +175,9 @@ def test_switches_reach_the_npu_optimizer_parameter_map(npu, job, tmp_path):
     with pytest.raises(UsageError, match='give one of them'):
         estimator.build(_no_model, make_config(log_dir=log_dir, data_dump_flag=True,
                                                over_dump=True), NPU)
-    with pytest.raises(UsageError, match='--data_dump_step=5,6 is not a list'):
-        make_config(data_dump_step='5,6')
+    for step in ('5,6', '10-5', '|'.join(['1'] * 101)):
+        with pytest.raises(UsageError, match='--data_dump_step=.* is not a list of at most 100'):
+            make_config(data_dump_step=step)
 
 
 def test_a_switch_this_release_lacks_is_refused(npu, job, tmp_path):
@@ -245,7 +247,7 @@ def test_an_overflowing_step_is_skipped_global_step_included(wrapper, npu, job):
         weight = tf.compat.v1.Variable(1.0, name='w')
         x = tf.compat.v1.placeholder(tf.float32, [])
         manager = npu.npu_loss_scale_manager.ExponentialUpdateLossScaleManager(
-            **optimizer.NPU_LOSS_SCALE)
+            **dict(optimizer.NPU_LOSS_SCALE, init_loss_scale=1024))
         sgd = tf.compat.v1.train.GradientDescentOptimizer(0.5)
         if wrapper == 'NPULossScaleOptimizer':
             opt = npu.npu_loss_scale_optimizer.NPULossScaleOptimizer(sgd, manager)
@@ -256,7 +258,7 @@ def test_an_overflowing_step_is_skipped_global_step_included(wrapper, npu, job):
             session.run(tf.compat.v1.global_variables_initializer())
             for value in (float('inf'), float('inf'), 1.0):
                 session.run(train_op, {x: value})
-            assert session.run([step, weight, manager.get_loss_scale()]) == [1, 0.5, 2.0 ** 31]
+            assert session.run([step, weight, manager.get_loss_scale()]) == [1, 0.5, 512.0]
 
 
 def test_two_ranks_broadcast_each_variable_once(npu, job, tmp_path):
@@ -287,22 +289,43 @@ def test_two_ranks_broadcast_each_variable_once(npu, job, tmp_path):
         broadcast = sorted(op.inputs[0].op.name[:-len('/read')] for op in broadcasts)
         assert broadcast == sorted(v.op.name for v in variables)
         assert len(broadcasts) > 100
+        assert any(isinstance(h, npu.npu_hook.NPUCheckpointSaverHook) for h in spec.training_hooks)
+    rank1 = rank0._replace(rank=1)  # saves nothing: no saver at all
+    classifier = estimator.build(trainer.with_training_hooks(network.model_fn, cfg, rank1), cfg,
+                                 rank1)
+    with tf.Graph().as_default():
+        tf.compat.v1.train.get_or_create_global_step()
+        spec = classifier._call_model_fn(  # pylint: disable=protected-access
+            {'image': tf.zeros([2, 32, 32, 3])}, tf.zeros([2], tf.int32),
+            tf.estimator.ModeKeys.TRAIN, classifier.config)
+        assert not any(isinstance(h, tf.estimator.CheckpointSaverHook)
+                       for h in list(spec.training_hooks) + list(spec.training_chief_hooks))
 
 
 def test_npu_warm_start_from_the_environment_is_said_or_refused(npu, job, tmp_path, capsys):
-    log_dir = str(tmp_path)
+    """NPUEstimator warm-starts by itself from LOCAL_CHECKPOINT_DIR, else RESTORE_FROM: said,
+    or refused where it conflicts with the run; and it does warm-start."""
+    log_dir = str(tmp_path / 'run')
+    source = str(tmp_path / 'source')
+    _save_checkpoint(os.path.join(source, 'model.ckpt'), 5)
     hooks.setup_logging(None, None, 0)
-    job.setenv('RESTORE_FROM', '/ckpt/model.ckpt-5')
+    job.setenv('RESTORE_FROM', source + '/model.ckpt-5')
     cfg = make_config(mode='train', log_dir=log_dir)
     trainer._prepare_device(cfg, NPU, resuming=False)  # pylint: disable=protected-access
-    assert 'NPUEstimator warm-starts from /ckpt/model.ckpt-5 (environment variable ' \
-           'RESTORE_FROM)' in capsys.readouterr().out
-    with pytest.raises(UsageError, match='RESTORE_FROM=/ckpt/model.ckpt-5 .* --restore_path'):
+    assert 'NPUEstimator warm-starts from %s/model.ckpt-5 (environment variable ' \
+           'RESTORE_FROM)' % source in capsys.readouterr().out
+    with pytest.raises(UsageError, match='RESTORE_FROM=.* --restore_path'):
         trainer._prepare_device(make_config(mode='train', log_dir=log_dir,  # pylint: disable=protected-access
                                             restore_path='/other'), NPU, resuming=False)
-    job.setenv('LOCAL_CHECKPOINT_DIR', '/local')  # the job info's wins over RESTORE_FROM
-    with pytest.raises(UsageError, match='LOCAL_CHECKPOINT_DIR=/local .* already holds'):
+    classifier = estimator.build(_no_model, cfg, NPU)
+    assert classifier._warm_start_settings.ckpt_to_initialize_from == (  # pylint: disable=protected-access
+        source + '/model.ckpt-5')
+    job.setenv('LOCAL_CHECKPOINT_DIR', source)  # the job info's wins over RESTORE_FROM
+    with pytest.raises(UsageError, match='LOCAL_CHECKPOINT_DIR=%s .* already holds' % source):
         trainer._prepare_device(cfg, NPU, resuming=True)  # pylint: disable=protected-access
+    job.setenv('LOCAL_CHECKPOINT_DIR', str(tmp_path / 'nothing'))
+    with pytest.raises(UsageError, match='LOCAL_CHECKPOINT_DIR=.*nothing .* is no checkpoint'):
+        trainer._prepare_device(cfg, NPU, resuming=False)  # pylint: disable=protected-access
 
 
 def test_npu_only_flags_are_said_once_off_ascend(capsys):
@@ -394,9 +417,12 @@ def test_readme_commands_on_one_ascend_device_in_a_clean_environment(release, de
     assert os.path.exists(os.path.join(log_dir, 'graph.pbtxt'))
     with open(os.path.join(log_dir, 'evaluations.jsonl')) as f:
         assert [json.loads(line)['step'] for line in f] == [44]
+    # The first steps overflow fp16 at a loss scale of 2^32 and are skipped, the scale halving
+    # every second one; the global step counts them all, so training stops, saves and
+    # evaluates exactly at the epoch's end.
     reader = tf.train.load_checkpoint(os.path.join(log_dir, 'model.ckpt-44'))
-    assert reader.get_tensor('loss_scale') == 2.0 ** 32  # the manager ran, no overflow
-    assert reader.get_tensor('good_steps') == 44
+    assert reader.get_tensor('loss_scale') < 2.0 ** 32
+    assert reader.get_tensor('global_step') == 44
 
     evaluation = run_train(common + ['--mode=evaluate', '--eval_dir=' + log_dir], npu=release)
     assert evaluation.returncode == 0, evaluation.stderr

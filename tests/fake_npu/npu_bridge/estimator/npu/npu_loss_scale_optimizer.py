@@ -7,7 +7,12 @@ flag after the gradients (r1.2.0 NpuGetFloatStatus/NpuClearFloatStatus, 140-156;
 NpuGetFloatStatusV2/NpuClearFloatStatusV2, 58-79), sums it over the ranks when is_distributed,
 and skips the whole update, global step included, on overflow, while the manager still updates
 (r1.2.0:158-173, master:83-92). Its name is always 'NPULossScaleOptimizermodule' (the real code
-formats the type of a module). Stand-in: the flag is raised by a non-finite gradient.
+formats the type of a module).
+
+Stand-in for the flag: the device computes the loss-scaled gradients in fp16 under mixed
+precision, so the flag rises when a gradient times the loss scale leaves fp16's range (65504)
+or is not finite. With the usual initial scale of 2^32 the first steps overflow, as on the
+device.
 """
 import tensorflow as tf
 
@@ -20,12 +25,17 @@ if MASTER:
 FLOAT_STATUS_OP = 'NpuGetFloatStatusV2' if MASTER else 'NpuGetFloatStatus'
 
 
-def float_status_is_finite(grads, is_distributed):
-    """The overflow check: true when no rank saw an overflow while computing `grads`."""
+FP16_MAX = 65504.0
+
+
+def float_status_is_finite(grads, loss_scale, is_distributed):
+    """The overflow check: true when no rank saw an overflow while computing `grads` (the
+    unscaled gradients of a loss scaled by loss_scale)."""
     with tf.control_dependencies(grads):
-        status = tf.cast(tf.logical_not(tf.reduce_all(
-            [tf.reduce_all(tf.math.is_finite(g)) for g in grads])), tf.float32,
-                         name=FLOAT_STATUS_OP)
+        scale = tf.cast(loss_scale, tf.float32)
+        fits = [tf.reduce_all(tf.math.is_finite(g)) & tf.less_equal(
+            tf.reduce_max(tf.abs(tf.cast(g, tf.float32))) * scale, FP16_MAX) for g in grads]
+        status = tf.cast(tf.logical_not(tf.reduce_all(fits)), tf.float32, name=FLOAT_STATUS_OP)
     if is_distributed:
         status = hccl_ops.allreduce([status], 'sum', fusion=0)
     return tf.reduce_all(tf.equal(status, 0.0), name='overflow_status_reduce_all')
@@ -36,7 +46,7 @@ def apply_unless_overflow(opt, manager, is_distributed, grads_and_vars, global_s
     in every step (NPUOptimizer does the same, npu_optimizer.py r1.2.0:163-186)."""
     grads_and_vars = list(grads_and_vars)
     finite = float_status_is_finite([g for g, _ in grads_and_vars if g is not None],
-                                    is_distributed)
+                                    manager.get_loss_scale(), is_distributed)
     update = tf.cond(finite, lambda: opt.apply_gradients(grads_and_vars, global_step, name),
                      tf.no_op)
     return tf.group(update, manager.update_loss_scale(finite))
