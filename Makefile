@@ -1,6 +1,6 @@
 # The two commands of README.md. Both create .venv (Python 3.7) on first use.
 #   make demo   trains and evaluates DenseNet-121 on the bundled demo data
-#   make test   runs the test suite
+#   make test   runs the test suite (CI runs make lint first)
 # TF_EXTRA picks the TensorFlow build: intel (default, fastest on CPU), stock or gpu (README).
 VENV := .venv
 TF_EXTRA ?= intel
@@ -30,4 +30,8 @@ $(ONNX_STAMP): $(STAMP)
 test: $(HOROVOD_STAMP) $(ONNX_STAMP)
 	$(VENV)/bin/python -m pytest -q tests
 
-.PHONY: demo test
+# The linter (.flake8 holds its settings and the reasons for what it ignores); CI runs it first.
+lint: $(STAMP)
+	$(VENV)/bin/flake8
+
+.PHONY: demo test lint

@@ -6,8 +6,8 @@ setup(
     version='0.1.0',
     description='TF 1.15 Estimator ImageNet classifiers for Ascend 910, GPU and CPU',
     python_requires='>=3.7,<3.8',
-    packages=find_packages(include=['common', 'common.*', 'official', 'official.*', 'tfrecord_tools',
-                                    'benchmarks']),
+    packages=find_packages(include=['common', 'common.*', 'official', 'official.*',
+                                    'tfrecord_tools', 'benchmarks']),
     py_modules=['train', 'import_weights'],
     install_requires=[
         'absl-py',
@@ -22,7 +22,10 @@ setup(
         'stock': ['tensorflow==1.15.5', 'h5py<3'],
         'gpu': ['tensorflow-gpu==1.15.5', 'h5py<3'],
         'demo': ['scikit-learn==1.0.2'],
-        'test': ['pytest>=7,<8', 'scikit-learn==1.0.2', 'scikit-image==0.19.3'],
+        # flake8 3.9 is the last that installs beside TensorFlow 1.15's Markdown on Python 3.7
+        # (importlib-metadata: Markdown wants >= 4.4, flake8 3.9 reads entry points as < 5 has).
+        'test': ['pytest>=7,<8', 'scikit-learn==1.0.2', 'scikit-image==0.19.3', 'flake8==3.9.2',
+                 'importlib-metadata>=4.4,<5'],
         'horovod': ['horovod==0.28.1'],
         # --mode=export's ONNX format: the last tf2onnx for TF 1.x, the newest onnxruntime
         # that takes TF 1.15's numpy, and packaging, which tf2onnx imports without declaring.

@@ -1,5 +1,5 @@
 """What a benchmark prints about the software it measured."""
-import pkg_resources  # pylint: disable=deprecated-module
+import pkg_resources
 import tensorflow as tf
 
 

@@ -25,12 +25,12 @@ JPEG_DIR = 'jpeg'
 
 
 def _photos():
-    from skimage import data  # pylint: disable=import-outside-toplevel
+    from skimage import data
     photos = []
     for name in PHOTOS:
         try:
             photos.append(getattr(data, name)())
-        except Exception:  # pylint: disable=broad-except
+        except Exception:
             continue  # a sample that needs a download: the others suffice
     return photos
 

@@ -91,7 +91,7 @@ def saved_model_runner(export_dir):
 
 
 def onnx_runner(export_dir):
-    import onnxruntime  # pylint: disable=import-outside-toplevel
+    import onnxruntime
     session = onnxruntime.InferenceSession(os.path.join(export_dir, export.ONNX_MODEL),
                                            providers=['CPUExecutionProvider'])
     return lambda images: session.run(['logits:0'], {'input:0': images})[0]

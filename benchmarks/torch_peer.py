@@ -18,14 +18,14 @@ import time
 def main(argv):
     model_name, batch, size, threads, steps = argv[1], int(argv[2]), int(argv[3]), int(
         argv[4]), int(argv[5])
-    import torch  # pylint: disable=import-outside-toplevel
-    import torchvision  # pylint: disable=import-outside-toplevel
+    import torch
+    import torchvision
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     start = time.time()
     if model_name == 'megvii_shufflenet_v1':
         sys.path.insert(0, argv[6])
-        from network import ShuffleNetV1  # pylint: disable=import-outside-toplevel,import-error
+        from network import ShuffleNetV1
         model = ShuffleNetV1(input_size=size, n_class=1000, model_size='1.0x', group=3)
     else:
         model = getattr(torchvision.models, model_name)(num_classes=1000)

@@ -21,7 +21,7 @@ MIXED_PRECISION_MODES = ('allow_mix_precision', 'allow_fp32_to_fp16', 'force_fp1
 
 def npu_available():
     try:
-        import npu_bridge  # noqa: F401  pylint: disable=unused-import,import-outside-toplevel
+        import npu_bridge  # noqa: F401
     except ImportError:
         return False
     return True
@@ -71,7 +71,7 @@ def detect(device, rank_size):
 
 def _horovod():
     try:
-        import horovod.tensorflow as hvd  # pylint: disable=import-outside-toplevel
+        import horovod.tensorflow as hvd
     except ImportError:
         raise UsageError('--rank_size > 1 off Ascend needs Horovod, which is not installed: '
                          + HOROVOD_INSTALL) from None
@@ -131,7 +131,7 @@ def sum_across_ranks(tensor, runtime):
     if runtime.rank_size == 1:
         return tensor
     if runtime.device == 'npu':
-        from npu_bridge.hccl import hccl_ops  # pylint: disable=import-outside-toplevel
+        from npu_bridge.hccl import hccl_ops
         return hccl_ops.allreduce(tensor, 'sum')
     hvd = _horovod()
     return hvd.allreduce(tensor, op=hvd.Sum)

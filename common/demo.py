@@ -20,7 +20,7 @@ DEMO_RECIPE = dict(max_epochs=6, epochs_between_evals=6, display_every=20, T_max
 def data_dir():
     """The demo data directory, built there on first use."""
     if not os.path.exists(os.path.join(DEMO_DIR, records.DESCRIPTION_FILE)):
-        from tfrecord_tools import build_demo_dataset  # pylint: disable=import-outside-toplevel
+        from tfrecord_tools import build_demo_dataset
         build_demo_dataset.build(DEMO_DIR)
     return DEMO_DIR
 

@@ -61,7 +61,7 @@ def build(model_fn, config, runtime, for_evaluation=False, warm_start=None):
                   # one costs a graph rewrite (oneDNN passes): 30 s for DenseNet-121.
                   save_summary_steps=None)
     if runtime.device == 'npu':
-        from npu_bridge.estimator.npu.npu_estimator import NPUEstimator  # pylint: disable=import-outside-toplevel
+        from npu_bridge.estimator.npu.npu_estimator import NPUEstimator
         return NPUEstimator(model_fn=model_fn, model_dir=model_dir,
                             config=npu_run_config(config, runtime, common), params=params)
     return tf.estimator.Estimator(model_fn=model_fn, config=tf.estimator.RunConfig(**common),
@@ -88,7 +88,7 @@ def npu_run_config(config, runtime, common):
     """The NPURunConfig of a run: the Estimator settings, the device loop, the precision mode
     and the ModelZoo's switches (README, Debugging on Ascend). A switch this npu_bridge release
     does not take is refused; the operator-compile cache, on by default, is left out there."""
-    from npu_bridge.estimator.npu.npu_config import DumpConfig, NPURunConfig, ProfilingConfig  # pylint: disable=import-outside-toplevel
+    from npu_bridge.estimator.npu.npu_config import DumpConfig, NPURunConfig, ProfilingConfig
     paths = npu_switch_paths(config, runtime)
     # No interval is 0 here: NPURunConfig turns None into every 100 steps, and ranks other than
     # 0 would all save into the shared log_dir.

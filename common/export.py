@@ -169,8 +169,8 @@ def _write_saved_model(network, config, prefix, path):
 
 def _write_onnx(graph_def, path, size):
     """Converts with tf2onnx, then checks onnxruntime's logits against TensorFlow's."""
-    import onnxruntime  # pylint: disable=import-outside-toplevel
-    from tf2onnx import convert  # pylint: disable=import-outside-toplevel
+    import onnxruntime
+    from tf2onnx import convert
     outputs = ['%s:0' % name for name in FROZEN_OUTPUTS]
     with tf.Graph().as_default():
         convert.from_graph_def(graph_def, input_names=['input:0'], output_names=outputs,
@@ -257,7 +257,7 @@ def _step(fmt, write, *args):
         return write(*args)
     except (UsageError, tf.errors.OpError):
         raise
-    except Exception as e:  # pylint: disable=broad-except  (tf2onnx raises anything)
+    except Exception as e:  # tf2onnx raises anything
         first = (str(e).strip().splitlines() or [''])[0]
         raise UsageError('cannot export %s: %s: %s' % (fmt, type(e).__name__, first)) from None
 

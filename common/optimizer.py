@@ -38,16 +38,17 @@ def build(learning_rate, config, runtime):
     opt = OPTIMIZERS[config.optimizer](learning_rate, config)
     mixed = backend.mixed_precision(runtime.device, config.precision_mode)
     if runtime.device == 'npu':
-        from npu_bridge.estimator.npu.npu_optimizer import NPUDistributedOptimizer  # pylint: disable=import-outside-toplevel
+        from npu_bridge.estimator.npu.npu_optimizer import NPUDistributedOptimizer
         opt = NPUDistributedOptimizer(opt)
         if mixed:
-            from npu_bridge.estimator.npu.npu_loss_scale_manager import ExponentialUpdateLossScaleManager  # pylint: disable=import-outside-toplevel
-            from npu_bridge.estimator.npu.npu_loss_scale_optimizer import NPULossScaleOptimizer  # pylint: disable=import-outside-toplevel
+            from npu_bridge.estimator.npu.npu_loss_scale_manager import (
+                ExponentialUpdateLossScaleManager)
+            from npu_bridge.estimator.npu.npu_loss_scale_optimizer import NPULossScaleOptimizer
             manager = ExponentialUpdateLossScaleManager(**NPU_LOSS_SCALE)
             opt = NPULossScaleOptimizer(opt, manager, is_distributed=runtime.rank_size > 1)
         return opt
     if backend.uses_horovod(runtime):
-        import horovod.tensorflow as hvd  # pylint: disable=import-outside-toplevel
+        import horovod.tensorflow as hvd
         opt = hvd.DistributedOptimizer(opt)  # averages gradients over the ranks
     if mixed:  # GPU; loss scaling outside the allreduce
         opt = tf.compat.v1.train.experimental.enable_mixed_precision_graph_rewrite(opt, 'dynamic')

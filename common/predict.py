@@ -110,7 +110,7 @@ def _load_saved_model(session, path):
     try:
         meta = tf.compat.v1.saved_model.load(session, [tf.compat.v1.saved_model.SERVING], path)
         signature = meta.signature_def['encoded_images']
-        signature.inputs['image_bytes'], signature.outputs['probabilities']  # pylint: disable=pointless-statement
+        signature.inputs['image_bytes'], signature.outputs['probabilities']
         return signature
     except (OSError, RuntimeError, ValueError, KeyError, DecodeError, tf.errors.OpError) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]

@@ -172,7 +172,7 @@ def test_only_errors_raised_reading_input_point_at_the_data():
         for tensor in (from_input, from_model):
             with pytest.raises(tf.errors.InvalidArgumentError) as caught:
                 session.run(tensor)
-            errors.append(train._op_error_line(caught.value, '/data'))  # pylint: disable=protected-access
+            errors.append(train._op_error_line(caught.value, '/data'))
     assert errors[0].startswith('error: InvalidArgumentError: ') and (
         'tfrecord_tools.verify --data_dir=/data' in errors[0]), errors[0]
     assert errors[1].startswith('error: InvalidArgumentError: ') and (
@@ -227,7 +227,8 @@ def test_predict_reads_only_regular_files_of_bounded_size(tmp_path, monkeypatch)
     monkeypatch.setattr(predict, 'MAX_IMAGE_BYTES', 1024)
     files, skipped = predict.image_paths(str(images))
     assert files == [str(images / 'good.jpg')]
-    assert [(os.path.basename(p), reason.split(' (')[0].split(',')[0]) for p, reason in skipped] == [
+    reasons = [(os.path.basename(p), r.split(' (')[0].split(',')[0]) for p, r in skipped]
+    assert reasons == [
         ('big.png', '2048 bytes'), ('x.jpg', 'not a regular file'),
         ('z.jpg', 'not a regular file')]
     assert 'a FIFO' in dict(skipped)[str(images / 'x.jpg')]
@@ -241,7 +242,7 @@ def test_predict_refuses_an_image_above_the_pixel_limit_before_decoding(tmp_path
     header; --max_image_pixels raises the limit."""
     import zlib
     import struct
-    from common import predict
+    from common import images, predict
 
     def chunk(kind, data):
         return (struct.pack('>I', len(data)) + kind + data
@@ -257,8 +258,8 @@ def test_predict_refuses_an_image_above_the_pixel_limit_before_decoding(tmp_path
     with pytest.raises(UsageError, match=r'bomb.png: 20000x20000 \(400,000,000 pixels\), above '
                                          r'the limit of 89,478,485 \(--max_image_pixels=89478485; '
                                          r'raise it'):
-        predict._read(str(path), config.MAX_IMAGE_PIXELS)  # pylint: disable=protected-access
-    assert predict._read(str(path), side * side) == png  # pylint: disable=protected-access
+        predict._read(str(path), images.MAX_IMAGE_PIXELS)
+    assert predict._read(str(path), side * side) == png
 
 
 @pytest.mark.parametrize('content', [None, b'', b'\x0a\xff garbage'])

@@ -43,7 +43,7 @@ def test_precedence_defaults_recipe_dataset_overrides():
 def test_a_checkpoints_hparams_fix_what_its_weights_need(tmp_path):
     """evaluate/export/predict take network, classes, size, preprocessing and the network's
     options from the checkpoint's hparams.json; fine-tuning takes only its preprocessing."""
-    import train  # pylint: disable=import-outside-toplevel
+    import train
     saved = dict(network='amoebanet_d', num_classes=12, image_size=96,
                  preprocessing='imagenet_mean_std', num_cells=3, moving_average_decay=0.0)
     (tmp_path / runtime.HPARAMS_FILE).write_text(json.dumps(saved))
@@ -61,7 +61,8 @@ def test_a_checkpoints_hparams_fix_what_its_weights_need(tmp_path):
     assert (cfg.image_size, cfg.preprocessing) == (128, 'inception')
     for args, message in ((['--mode=export', '--image_size=128'], '--image_size=128 differs'),
                           (['--mode=evaluate', '--num_classes=10'], '--num_classes=10 differs'),
-                          (['--mode=predict', '--network=vgg16'], 'holds a checkpoint of amoebanet_d')):
+                          (['--mode=predict', '--network=vgg16'],
+                           'holds a checkpoint of amoebanet_d')):
         with pytest.raises(UsageError, match=message):
             resolved('--eval_dir=%s' % tmp_path, *args)
     cfg = resolved('--mode=train', '--network=amoebanet_d', '--restore_path=%s' % tmp_path)
@@ -77,7 +78,7 @@ def test_config_is_read_only():
     with pytest.raises(AttributeError, match='read-only'):
         cfg.new_key = 1
     with pytest.raises(AttributeError, match='no value'):
-        cfg.not_a_setting  # pylint: disable=pointless-statement
+        cfg.not_a_setting
     assert isinstance(cfg.restore_exclude, tuple)
 
 
@@ -176,9 +177,9 @@ def test_optimizer_flag_picks_the_optimizer():
 
 def test_momentum_and_nesterov_flags_reach_the_optimizer():
     opt = _optimizer_of(from_flags('--momentum=0.5', '--use_nesterov=false'))
-    assert opt._momentum == 0.5 and opt._use_nesterov is False  # pylint: disable=protected-access
+    assert opt._momentum == 0.5 and opt._use_nesterov is False
     opt = _optimizer_of(from_flags())
-    assert opt._momentum == 0.9 and opt._use_nesterov is True  # pylint: disable=protected-access
+    assert opt._momentum == 0.9 and opt._use_nesterov is True
 
 
 @pytest.mark.parametrize('scope, counted', [('all', 'every'), ('kernels', 'ndims>1')])
@@ -203,7 +204,7 @@ def test_label_smoothing_flag_reaches_the_loss():
     for flag, smoothing in (('--label_smoothing=0.3', 0.3), ('--label_smoothing=0', 0.0)):
         cfg = from_flags(flag, '--num_classes=3')
         with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
-            loss = sess.run(model_fn._cross_entropy(  # pylint: disable=protected-access
+            loss = sess.run(model_fn._cross_entropy(
                 tf.constant([0]), tf.constant([[2.0, 0.0, -1.0]]), cfg))
         targets = np.full(3, smoothing / 3) + np.eye(3)[0] * (1 - smoothing)
         log_probs = np.array([2.0, 0.0, -1.0]) - np.log(np.exp([2.0, 0.0, -1.0]).sum())
@@ -267,8 +268,8 @@ def test_log_name_flag_names_the_log_file(tmp_path):
 @pytest.mark.parametrize('network, size', [('densenet121', 32), ('amoebanet_d', 72)])
 def test_demo_settings_come_from_the_data_and_the_network(network, size, demo_dir,
                                                           monkeypatch):
-    import train  # pylint: disable=import-outside-toplevel
-    from common import demo  # pylint: disable=import-outside-toplevel
+    import train
+    from common import demo
     monkeypatch.setattr(demo, 'DEMO_DIR', demo_dir)
     command, cfg = train.resolve_command_line(['train.py', '--demo', '--network=' + network],
                                               NETWORKS)

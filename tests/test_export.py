@@ -16,7 +16,7 @@ import official
 import train
 from common import export, input_pipeline, preprocessing, records, runtime, trainer
 from common.errors import UsageError
-from conftest import SMALL, checkpoint_steps, make_config, run_train, table_rows
+from conftest import checkpoint_steps, make_config, run_train, table_rows
 
 # network -> (image size, its own options): the smallest sizes the architectures take.
 SIZES = {'densenet121': (32, {}), 'shufflenet_v1': (32, {}), 'shufflenet_v2': (32, {}),
@@ -344,16 +344,16 @@ def test_overwrite_replaces_only_an_export(tmp_path):
     earlier.mkdir()
     (earlier / runtime.HPARAMS_FILE).write_text(json.dumps({'export': {}}))
     (earlier / export.FROZEN_GRAPH).write_bytes(b'graph')
-    export._check_target(str(earlier), overwrite=True)  # pylint: disable=protected-access
+    export._check_target(str(earlier), overwrite=True)
     (earlier / 'preds.csv').write_text('path,class_1\n')
     (earlier / 'notes.txt').write_text('mine')
     with pytest.raises(UsageError, match=r'holds files an export does not write \(notes.txt, '
                                          r'preds.csv\)'):
-        export._check_target(str(earlier), overwrite=True)  # pylint: disable=protected-access
+        export._check_target(str(earlier), overwrite=True)
     link = tmp_path / 'latest'
     link.symlink_to(earlier)
     with pytest.raises(UsageError, match='is a symbolic link'):
-        export._check_target(str(link), overwrite=True)  # pylint: disable=protected-access
+        export._check_target(str(link), overwrite=True)
 
 
 def _write_in(directory, name):

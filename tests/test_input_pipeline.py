@@ -143,7 +143,7 @@ def test_training_shards_are_disjoint_and_complete(demo_dir, rank_size):
 def test_record_counts_are_cached_and_refreshed(demo_dir, tmp_path):
     files = input_pipeline.find_files(demo_dir, 'validation')
     assert input_pipeline.count_records(files) == 359
-    with open(input_pipeline._cache_path()) as f:  # pylint: disable=protected-access
+    with open(input_pipeline._cache_path()) as f:
         cache = json.load(f)
     assert cache[os.path.abspath(files[0])][2] + cache[os.path.abspath(files[1])][2] == 359
     copy = str(tmp_path / 'validation-00000-of-00001')

@@ -16,7 +16,7 @@ from common.errors import UsageError
 from conftest import FAKE_NPU, ROOT, checkpoint_steps, table_rows, train_lines
 
 sys.path.insert(0, os.path.join(ROOT, 'tests'))
-import horovod_worker  # noqa: E402  pylint: disable=wrong-import-position
+import horovod_worker  # noqa: E402
 
 
 def _table(servers, **overrides):
@@ -129,7 +129,8 @@ def _run_8p_on_fake_npu(tmp_path, table, env=None, args=()):
     records = {}
     for path in glob.glob(str(tmp_path / 'result' / '8p' / '*' / 'train_*.log')):
         with open(path) as f:  # the stub's line, after the run script's start mark
-            line = [l for l in f.read().splitlines() if not l.startswith('=== run started')][0]
+            line = [text for text in f.read().splitlines()
+                    if not text.startswith('=== run started')][0]
             fields = dict(item.split('=', 1) for item in line.split(' ARGS=')[0].split())
         records[int(fields['DEVICE_ID'])] = fields
     return result, records

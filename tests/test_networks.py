@@ -182,7 +182,7 @@ def test_drop_path_schedule_and_mask():
         assert [sess.run(keep, {step: s}) for s in (0, 500, 1000, 2000)] == pytest.approx(
             [1.0, 0.85, 0.7, 0.7])
         x = tf.ones([4000, 2, 2, 3])
-        kept = sess.run(amoebanet_d._drop_path(x, 0.7))  # pylint: disable=protected-access
+        kept = sess.run(amoebanet_d._drop_path(x, 0.7))
     per_example = kept.reshape(4000, -1)
     # Whole examples are dropped or kept (scaled by 1/0.7), about 30% dropped.
     assert set(np.unique(per_example.min(axis=1))) == set(np.unique(per_example.max(axis=1)))

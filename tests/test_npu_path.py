@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 import official
-from common import (backend, checkpoints, config, estimator, hooks, optimizer, runtime,
+from common import (backend, checkpoints, estimator, hooks, optimizer, runtime,
                     trainer)
 from common.errors import UsageError
 from conftest import (FAKE_NPU, NPU_JOB_VARIABLES, SMALL, checkpoint_steps,
@@ -60,9 +60,9 @@ def job(npu, monkeypatch):
     for name in NPU_JOB_VARIABLES:
         monkeypatch.setenv(name, '')  # registers the original value for restoring
         monkeypatch.delenv(name)
-    npu.npu_common.NPUBasics._NPUBasics__instance = None  # pylint: disable=protected-access
+    npu.npu_common.NPUBasics._NPUBasics__instance = None
     yield monkeypatch
-    npu.npu_common.NPUBasics._NPUBasics__instance = None  # pylint: disable=protected-access
+    npu.npu_common.NPUBasics._NPUBasics__instance = None
 
 
 def _no_model(features, labels, mode, params):
@@ -116,14 +116,14 @@ def test_npu_estimator_needs_the_job_environment_the_zoo_sets(npu, job, tmp_path
             **run_config))
     if not npu.master:
         job.setenv('JOB_ID', '1')
-        npu.npu_common.NPUBasics._NPUBasics__instance = None  # pylint: disable=protected-access
+        npu.npu_common.NPUBasics._NPUBasics__instance = None
         with pytest.raises(AttributeError, match='isdigit'):
             npu.npu_estimator.NPUEstimator(_no_model, config=npu.npu_config.NPURunConfig(
                 **run_config))
         job.delenv('JOB_ID')
     # The failed load is cached by the singleton, as in the real package: the zoo sets the
     # environment before its first NPUEstimator.
-    npu.npu_common.NPUBasics._NPUBasics__instance = None  # pylint: disable=protected-access
+    npu.npu_common.NPUBasics._NPUBasics__instance = None
     assert backend.set_npu_job_environment(NPU) == {'JOB_ID': '10087', 'RANK_SIZE': '1',
                                                     'RANK_ID': '0'}
     assert backend.set_npu_job_environment(NPU) == {}  # never overrides what is set
@@ -194,8 +194,8 @@ def test_a_switch_this_release_lacks_is_refused(npu, job, tmp_path):
     parameters = _npu_parameters(estimator.build(_no_model, make_config(log_dir=log_dir), NPU))
     assert 'op_compiler_cache_mode' not in parameters
     with pytest.raises(UsageError, match='does not take op_select_implmode'):
-        estimator.build(_no_model, make_config(log_dir=log_dir, op_select_implmode='high_precision'),
-                        NPU)
+        estimator.build(_no_model, make_config(log_dir=log_dir,
+                                               op_select_implmode='high_precision'), NPU)
     with pytest.raises(UsageError, match='--op_compiler_cache_dir: this npu_bridge'):
         estimator.build(_no_model, make_config(log_dir=log_dir, op_compiler_cache_dir=log_dir),
                         NPU)
@@ -226,15 +226,15 @@ def test_npu_optimizer_is_distributed_and_loss_scaled(precision_mode, loss_scale
         opt = optimizer.build(0.1, make_config(precision_mode=precision_mode), NPU)
         if loss_scaled:
             assert isinstance(opt, npu.npu_loss_scale_optimizer.NPULossScaleOptimizer)
-            assert isinstance(opt._loss_scale_manager,  # pylint: disable=protected-access
+            assert isinstance(opt._loss_scale_manager,
                               npu.npu_loss_scale_manager.ExponentialUpdateLossScaleManager)
             assert sorted(v.op.name for v in tf.compat.v1.global_variables()) == [
                 'bad_steps', 'good_steps', 'loss_scale']
-            opt = opt._opt  # pylint: disable=protected-access
+            opt = opt._opt
         assert isinstance(opt, npu.npu_optimizer.NPUDistributedOptimizer)
-        inner = opt._optimizer  # pylint: disable=protected-access
+        inner = opt._optimizer
         assert isinstance(inner, tf.compat.v1.train.MomentumOptimizer)
-        assert inner._use_nesterov  # pylint: disable=protected-access
+        assert inner._use_nesterov
 
 
 @pytest.mark.parametrize('wrapper', ['NPULossScaleOptimizer', 'NPUOptimizer'])
@@ -275,7 +275,7 @@ def test_two_ranks_broadcast_each_variable_once(npu, job, tmp_path):
     with tf.Graph().as_default() as graph:
         tf.compat.v1.train.get_or_create_global_step()
         features = {'image': tf.zeros([2, 32, 32, 3])}
-        spec = classifier._call_model_fn(  # pylint: disable=protected-access
+        spec = classifier._call_model_fn(
             features, tf.zeros([2], tf.int32), tf.estimator.ModeKeys.TRAIN, classifier.config)
         hooks_ = [h for h in spec.training_hooks
                   if isinstance(h, npu.npu_hook.NPUBroadcastGlobalVariablesHook)]
@@ -295,7 +295,7 @@ def test_two_ranks_broadcast_each_variable_once(npu, job, tmp_path):
                                  rank1)
     with tf.Graph().as_default():
         tf.compat.v1.train.get_or_create_global_step()
-        spec = classifier._call_model_fn(  # pylint: disable=protected-access
+        spec = classifier._call_model_fn(
             {'image': tf.zeros([2, 32, 32, 3])}, tf.zeros([2], tf.int32),
             tf.estimator.ModeKeys.TRAIN, classifier.config)
         assert not any(isinstance(h, tf.estimator.CheckpointSaverHook)
@@ -311,27 +311,27 @@ def test_npu_warm_start_from_the_environment_is_said_or_refused(npu, job, tmp_pa
     hooks.setup_logging(None, None, 0)
     job.setenv('RESTORE_FROM', source + '/model.ckpt-5')
     cfg = make_config(mode='train', log_dir=log_dir)
-    trainer._prepare_device(cfg, NPU, resuming=False)  # pylint: disable=protected-access
+    trainer._prepare_device(cfg, NPU, resuming=False)
     assert 'NPUEstimator warm-starts from %s/model.ckpt-5 (environment variable ' \
            'RESTORE_FROM)' % source in capsys.readouterr().out
     with pytest.raises(UsageError, match='RESTORE_FROM=.* --restore_path'):
-        trainer._prepare_device(make_config(mode='train', log_dir=log_dir,  # pylint: disable=protected-access
+        trainer._prepare_device(make_config(mode='train', log_dir=log_dir,
                                             restore_path='/other'), NPU, resuming=False)
     classifier = estimator.build(_no_model, cfg, NPU)
-    assert classifier._warm_start_settings.ckpt_to_initialize_from == (  # pylint: disable=protected-access
+    assert classifier._warm_start_settings.ckpt_to_initialize_from == (
         source + '/model.ckpt-5')
     job.setenv('LOCAL_CHECKPOINT_DIR', source)  # the job info's wins over RESTORE_FROM
     with pytest.raises(UsageError, match='LOCAL_CHECKPOINT_DIR=%s .* already holds' % source):
-        trainer._prepare_device(cfg, NPU, resuming=True)  # pylint: disable=protected-access
+        trainer._prepare_device(cfg, NPU, resuming=True)
     job.setenv('LOCAL_CHECKPOINT_DIR', str(tmp_path / 'nothing'))
     with pytest.raises(UsageError, match='LOCAL_CHECKPOINT_DIR=.*nothing .* is no checkpoint'):
-        trainer._prepare_device(cfg, NPU, resuming=False)  # pylint: disable=protected-access
+        trainer._prepare_device(cfg, NPU, resuming=False)
 
 
 def test_npu_only_flags_are_said_once_off_ascend(capsys):
     hooks.setup_logging(None, None, 0)
     cfg = make_config(over_dump=True, profiling=True, op_select_implmode='high_performance')
-    trainer._prepare_device(cfg, runtime.fixed(cfg), resuming=False)  # pylint: disable=protected-access
+    trainer._prepare_device(cfg, runtime.fixed(cfg), resuming=False)
     assert capsys.readouterr().out.splitlines() == [
         '--op_select_implmode, --over_dump, --profiling: Ascend only, ignored on cpu']
 
@@ -366,7 +366,7 @@ def test_gpu_uses_automatic_mixed_precision_with_dynamic_loss_scale():
         opt = optimizer.build(0.1, CONFIG, gpu)
         try:
             assert type(opt).__name__ == 'MixedPrecisionLossScaleOptimizer'
-            assert 'DynamicLossScale' in type(opt._loss_scale).__name__  # pylint: disable=protected-access
+            assert 'DynamicLossScale' in type(opt._loss_scale).__name__
         finally:
             tf.compat.v1.train.experimental.disable_mixed_precision_graph_rewrite()
         assert not isinstance(optimizer.build(0.1, make_config(precision_mode='force_fp32'),
@@ -377,9 +377,9 @@ def test_gpu_uses_automatic_mixed_precision_with_dynamic_loss_scale():
 def test_gpu_processes_are_pinned_to_their_local_gpu():
     gpu = runtime.fixed(CONFIG, device='gpu', rank=5, rank_size=8, local_rank=1, local_size=4,
                         save_checkpoints_steps=1000)
-    config = estimator.build(_no_model, CONFIG, gpu).config
-    assert config.session_config.gpu_options.visible_device_list == '1'
-    assert config.save_checkpoints_steps is None and config.save_summary_steps is None
+    run_config = estimator.build(_no_model, CONFIG, gpu).config
+    assert run_config.session_config.gpu_options.visible_device_list == '1'
+    assert run_config.save_checkpoints_steps is None and run_config.save_summary_steps is None
 
 
 def test_npu_detection_needs_rank_environment(monkeypatch):

@@ -68,7 +68,7 @@ def _run_hook(steps_per_run, seconds_per_step, display_every, runs):
     clock = _Clock()
     hook = hooks.TrainLogHook({}, global_batch=32 * 2, steps_per_epoch=100,
                               display_every=display_every, clock=clock)
-    hook._start = hook._last = hook._latest = (0, clock.now)  # pylint: disable=protected-access
+    hook._start = hook._last = hook._latest = (0, clock.now)
     logged = []
     original = hooks.log.info
     hooks.log.info = lambda fmt, *args: logged.append(args)

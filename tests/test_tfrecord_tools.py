@@ -45,9 +45,9 @@ def image_tree(tmp_path_factory):
         ('validation', 'n01_colour'): [(samples.rocket(), 'rocket.JPEG', 'JPEG', None)],
         ('validation', 'n02_gray'): [(samples.moon(), 'moon.JPEG', 'JPEG', None)],
     }
-    for (split, cls), images in files.items():
+    for (split, cls), members in files.items():
         os.makedirs(root / split / cls)
-        for image, name, fmt, mode in images:
+        for image, name, fmt, mode in members:
             _save(image, str(root / split / cls / name), fmt, mode)
     os.makedirs(root / 'boxes')
     h, w = samples.astronaut().shape[:2]
@@ -189,7 +189,8 @@ def test_shard_sets_never_mix(image_tree, tmp_path):
     assert sorted(f for f in os.listdir(out) if f.startswith('train')) == [
         'train-00000-of-00002', 'train-00001-of-00002']
     # A mix made by hand (or an old builder) is refused when training starts.
-    shutil.copy(os.path.join(out, 'train-00000-of-00002'), os.path.join(out, 'train-00000-of-00003'))
+    shutil.copy(os.path.join(out, 'train-00000-of-00002'),
+                os.path.join(out, 'train-00000-of-00003'))
     open(os.path.join(out, 'train-00001-of-00002.tmp'), 'w').close()  # never a shard
     with pytest.raises(UsageError, match='mixes train shard sets \\(train-\\*-of-00002, '
                                          'train-\\*-of-00003\\)'):
@@ -208,7 +209,7 @@ def test_demo_dataset_ships_sample_files_of_every_class(demo_dir, tmp_path):
     image = Image.open(os.path.join(demo_dir, 'samples', names[0]))
     assert (image.format, image.size, image.mode) == ('JPEG', (64, 64), 'RGB')
     out = str(tmp_path / 'demo')
-    from tfrecord_tools import build_demo_dataset  # pylint: disable=import-outside-toplevel
+    from tfrecord_tools import build_demo_dataset
     for _ in range(2):
         build_demo_dataset.build(out, image_px=16, train_shards=1, validation_shards=1)
     assert sorted(os.listdir(os.path.join(out, 'samples'))) == names

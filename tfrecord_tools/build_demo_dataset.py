@@ -62,7 +62,7 @@ def _write_samples(items, directory):
 
 def build(output_dir, image_px=64, train_shards=4, validation_shards=2):
     """Writes the dataset; returns its description (counts, num_classes, class names)."""
-    from sklearn.datasets import load_digits  # pylint: disable=import-outside-toplevel
+    from sklearn.datasets import load_digits
     digits = load_digits()
     rng = np.random.RandomState(SPLIT_SEED)
     train, validation = [], []

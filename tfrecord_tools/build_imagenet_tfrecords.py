@@ -85,7 +85,7 @@ def encode(item, max_pixels=images.MAX_IMAGE_PIXELS):
         raise writer.Unreadable('%s is %dx%d (%s pixels), above --max_image_pixels=%d; raise the '
                                 'flag to keep such images' % (path, e.width, e.height, format(
                                     e.width * e.height, ','), e.limit)) from None
-    except Exception as e:  # pylint: disable=broad-except
+    except Exception as e:
         raise writer.Unreadable('cannot read %s: %s' % (path, e)) from None
     return writer.make_example(jpeg, height, width, label, synset, text,
                                os.path.basename(path), boxes)

@@ -34,7 +34,7 @@ def check_record(serialized, num_classes, label_offset):
     """Returns the stored label; raises BadRecord saying what is wrong."""
     try:
         example = tf.train.Example.FromString(serialized)
-    except Exception:  # pylint: disable=broad-except
+    except Exception:
         raise BadRecord('not a tf.train.Example') from None
     feature = example.features.feature
     for key in REQUIRED_KEYS:

@@ -19,6 +19,7 @@ from common import images, records
 
 JPEG_QUALITY = 95
 
+
 def to_rgb_jpeg(data, max_pixels=images.MAX_IMAGE_PIXELS):
     """(JPEG bytes, height, width): RGB JPEGs pass unchanged, anything else is re-encoded.
     Raises TooLarge above max_pixels, before decoding (JPEGs passed on are decoded in training)."""

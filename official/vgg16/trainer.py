@@ -1,2 +1,2 @@
 """VGG16 trains with the common trainer: nothing differs."""
-from common.trainer import run  # noqa: F401  pylint: disable=unused-import
+from common.trainer import run  # noqa: F401

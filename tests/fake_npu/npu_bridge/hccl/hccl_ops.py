@@ -31,6 +31,7 @@ def allreduce(tensor, reduction, fusion=1, fusion_id=-1, group='hccl_world_group
             return value ** tf.cast(_ranks(), value.dtype)
         return tf.identity(value)
 
+
 if MASTER:
     def broadcast(tensor, root_rank, fusion=2, fusion_id=0, group='hccl_world_group'):
         """HcomBroadcast (master:75-82): a list in, a list out."""

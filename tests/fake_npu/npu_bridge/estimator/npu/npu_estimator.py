@@ -149,7 +149,7 @@ class NPUEstimator(estimator_lib.Estimator):
                  job_start_file='', warm_start_from=None):
         if config is None or not isinstance(config, NPURunConfig):
             raise ValueError('`config` must be provided with type `NPUConfigs`')
-        estimator_lib._verify_model_fn_args(model_fn, params)  # pylint: disable=protected-access
+        estimator_lib._verify_model_fn_args(model_fn, params)
         config = self._load_graph_optimizers(config)
         basic = npu_common.NPUBasics(job_start_file)
         if basic.jobinfo is not None:
@@ -167,7 +167,8 @@ class NPUEstimator(estimator_lib.Estimator):
         else:
             restore_from = warm_start_from
         check = estimator_lib.Estimator._assert_members_are_not_overridden
-        estimator_lib.Estimator._assert_members_are_not_overridden = lambda _: None  # no_check_override
+        # no_check_override (r1.2.0:39-48): subclasses may override Estimator's members
+        estimator_lib.Estimator._assert_members_are_not_overridden = lambda _: None
         try:
             super().__init__(model_fn=model_function, model_dir=model_dir, config=config,
                              params=params or {}, warm_start_from=restore_from)
@@ -195,7 +196,7 @@ class NPUEstimator(estimator_lib.Estimator):
             if config.save_checkpoints_steps or config.save_checkpoints_secs:
                 saver = {}
                 if MASTER:
-                    from npu_bridge.estimator.npu.npu_saver import NPUSaver  # pylint: disable=import-outside-toplevel
+                    from npu_bridge.estimator.npu.npu_saver import NPUSaver
                     saver = dict(saver=NPUSaver(max_to_keep=config.keep_checkpoint_max))
                 npu_hooks.append(NPUCheckpointSaverHook(
                     checkpoint_dir=model_dir, save_secs=config.save_checkpoints_secs,
