@@ -11,13 +11,13 @@ import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-from absl import flags  # noqa: E402
-import tensorflow as tf  # noqa: E402
+from absl import flags
+import tensorflow as tf
 
-import official  # noqa: E402
-from common import config, runtime  # noqa: E402
-from common.errors import UsageError  # noqa: E402
-from common.weights import convert  # noqa: E402
+import official
+from common import config, runtime
+from common.errors import UsageError
+from common.weights import convert
 
 EXIT_USAGE = 2
 
@@ -78,6 +78,10 @@ def report(values, plan):
                      'initialized; fine-tune them (train.py --restore_path=%s excludes the '
                      'classifier by default)' % (plan.source_classes, plan.num_classes,
                                                  ', '.join(plan.fresh), values.output_dir))
+    for scope, variables in plan.absent.items():
+        lines.append('%s: the reference has none of it (trained without this training-only '
+                     'branch, e.g. tensorflow/tpu --use_aux_head=false): its %d variables freshly '
+                     'initialized; only the training loss uses them' % (scope, len(variables)))
     record = runtime.read_hparams(values.output_dir)
     lines.append('wrote %s: model.ckpt-0 and %s (preprocessing %s, %d classes, label_offset %d)'
                  % (values.output_dir, runtime.HPARAMS_FILE, record['preprocessing'],

@@ -10,13 +10,13 @@ import sys
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+import numpy as np
+import tensorflow as tf
 
-import official  # noqa: E402
-from common import (checkpoints, config, demo, export, hooks, input_pipeline,  # noqa: E402
-                    predict, records, report, run_lock, runtime)
-from common.errors import UsageError  # noqa: E402
+import official
+from common import (checkpoints, config, demo, export, hooks, input_pipeline,
+                    predict, records, report, run_lock, runtime, trainer)
+from common.errors import UsageError
 
 EXIT_USAGE, EXIT_DATA = 2, 1
 
@@ -138,7 +138,7 @@ def main(argv):
             if cfg.seed is not None:
                 random.seed(cfg.seed)
                 np.random.seed(cfg.seed)
-            network.run(network, cfg, run)
+            trainer.run(network, cfg, run)
     except UsageError as e:
         print('error: %s' % e, file=sys.stderr)
         return EXIT_USAGE

@@ -18,15 +18,15 @@ import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+from PIL import Image
 
-import official  # noqa: E402
-from benchmarks import imagenet_like  # noqa: E402
-from benchmarks.environment import tf_distribution  # noqa: E402
-from common import config, input_pipeline, preprocessing  # noqa: E402
+import official
+from benchmarks import imagenet_like
+from benchmarks.environment import tf_distribution
+from common import config, input_pipeline, preprocessing
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('data_dir', None, 'benchmarks.imagenet_like output; default: built anew.')

@@ -22,13 +22,13 @@ import time
 
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
 
-import official  # noqa: E402
-from benchmarks.environment import tf_distribution  # noqa: E402
-from common import (config, demo, estimator, input_pipeline, preprocessing, report,  # noqa: E402
+import official
+from benchmarks.environment import tf_distribution
+from common import (config, demo, estimator, input_pipeline, preprocessing, report,
                     runtime)
 
 FLAGS = flags.FLAGS

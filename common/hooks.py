@@ -11,6 +11,7 @@ import time
 
 import tensorflow as tf
 
+from common import run_lock
 from common.errors import UsageError
 
 LOGGER_NAME = 'ascend_zoo'
@@ -32,8 +33,7 @@ def setup_logging(log_dir, log_name, rank):
             os.makedirs(log_dir, exist_ok=True)
             handlers.append(logging.FileHandler(os.path.join(log_dir, log_name)))
         except OSError as e:
-            raise UsageError('cannot write %s in --log_dir=%s: %s; give a --log_dir where you '
-                             'can write' % (log_name, log_dir, e.strerror or e)) from None
+            raise UsageError(run_lock.UNWRITABLE % (log_dir, e.strerror or e)) from None
     for handler in handlers:
         handler.setFormatter(logging.Formatter('%(message)s'))
         log.addHandler(handler)

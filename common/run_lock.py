@@ -15,18 +15,20 @@ import socket
 from common.errors import UsageError
 
 LOCK_FILE = '.lock'
+# The one line for a --log_dir that cannot be written (hooks.setup_logging says it too).
+UNWRITABLE = 'cannot write in --log_dir=%s: %s; give a --log_dir where you can write'
 
 
 @contextlib.contextmanager
 def held(log_dir):
     """Holds the run directory's lock for the block; UsageError naming the holder if another
     process has it."""
-    os.makedirs(log_dir, exist_ok=True)
     path = os.path.join(log_dir, LOCK_FILE)
     try:
+        os.makedirs(log_dir, exist_ok=True)
         handle = open(path, 'a+')
     except OSError as e:
-        raise UsageError('cannot write %s: %s' % (path, e.strerror or e)) from None
+        raise UsageError(UNWRITABLE % (log_dir, e.strerror or e)) from None
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

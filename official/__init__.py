@@ -9,7 +9,7 @@ NETWORK_NAMES = ('densenet121', 'shufflenet_v1', 'shufflenet_v2', 'vgg16', 'amoe
 # classifier_scopes: left out when fine-tuning (the default --restore_exclude).
 Network = collections.namedtuple('Network', [
     'name', 'build', 'model_fn', 'recipe', 'options', 'classifier_scopes', 'min_image_size',
-    'min_image_size_reason', 'run'])
+    'min_image_size_reason'])
 
 
 def load(name):
@@ -27,8 +27,7 @@ def load(name):
                   preprocessing=data_loader.PREPROCESSING)
     return Network(name, architecture.build, part('model').model_fn, recipe,
                    tuple(getattr(hyper_param, 'OPTIONS', ())), architecture.CLASSIFIER_SCOPES,
-                   architecture.MIN_IMAGE_SIZE, getattr(architecture, 'MIN_IMAGE_SIZE_REASON', ''),
-                   part('trainer').run)
+                   architecture.MIN_IMAGE_SIZE, getattr(architecture, 'MIN_IMAGE_SIZE_REASON', ''))
 
 
 def load_all():

@@ -10,8 +10,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAKE_NPU = os.path.join(ROOT, 'tests', 'fake_npu')
 sys.path.insert(0, ROOT)
 
-import official  # noqa: E402
-from common import config  # noqa: E402
+import official
+from common import config
 
 # Small images keep the full-depth networks fast on 2 cores.
 SMALL = ['--num_classes=10', '--image_size=32']

@@ -18,8 +18,8 @@ import tensorflow as tf
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import official  # noqa: E402
-from common import (backend, config, input_pipeline, optimizer, preprocessing,  # noqa: E402
+import official
+from common import (backend, config, input_pipeline, optimizer, preprocessing,
                     runtime, trainer)
 
 NETWORK = 'shufflenet_v2'

@@ -128,8 +128,8 @@ def test_unwritable_log_dir_and_bad_log_name(case, demo_dir, tmp_path):
     existing_file = tmp_path / 'a_file'
     existing_file.write_text('x')
     log_dir, extra, fragment = {
-        'proc': ('/proc/x', [], 'cannot write train.log in --log_dir=/proc/x'),
-        'file': (str(existing_file), [], 'cannot write train.log in --log_dir=%s' % existing_file),
+        'proc': ('/proc/x', [], 'cannot write in --log_dir=/proc/x'),
+        'file': (str(existing_file), [], 'cannot write in --log_dir=%s' % existing_file),
         'log_name': (str(tmp_path / 'out'), ['--log_name=sub/dir/x.log'],
                      '--log_name=sub/dir/x.log must be a file name'),
     }[case]

@@ -128,7 +128,7 @@ def test_training_shards_are_disjoint_and_complete(demo_dir, rank_size):
             share = len(range(rank, total, rank_size))
         with tf.Graph().as_default():
             config = make_config(**dict(SETTINGS, batch_size=1, seed=None))
-            identity = lambda encoded, bboxes, size: encoded  # noqa: E731  the record itself
+            identity = lambda encoded, bboxes, size: encoded
             dataset = input_pipeline.train_dataset(files, identity, config, rank, rank_size)
             next_batch = tf.compat.v1.data.make_one_shot_iterator(dataset).get_next()
             with tf.compat.v1.Session() as sess:

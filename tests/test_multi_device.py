@@ -16,7 +16,7 @@ from common.errors import UsageError
 from conftest import FAKE_NPU, ROOT, checkpoint_steps, table_rows, train_lines
 
 sys.path.insert(0, os.path.join(ROOT, 'tests'))
-import horovod_worker  # noqa: E402
+import horovod_worker
 
 
 def _table(servers, **overrides):

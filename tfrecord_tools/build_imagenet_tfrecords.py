@@ -66,8 +66,8 @@ def read_boxes(xml_path):
     height = float(root.find('size/height').text)
     boxes = []
     for box in root.iter('bndbox'):
-        get = lambda k: float(box.find(k).text)  # noqa: E731
-        clip = lambda v: min(max(v, 0.0), 1.0)  # noqa: E731
+        get = lambda k: float(box.find(k).text)
+        clip = lambda v: min(max(v, 0.0), 1.0)
         ymin, xmin = clip(get('ymin') / height), clip(get('xmin') / width)
         ymax, xmax = clip(get('ymax') / height), clip(get('xmax') / width)
         if ymax > ymin and xmax > xmin:

@@ -40,8 +40,9 @@ def _build(network, num_classes, image_size, options):
 
 
 def _write_checkpoint(directory, variables, plan, reference, averages):
-    """Loads the converted tensors into `variables` (the fresh classifier keeps its
-    initializer's values) and saves model.ckpt-0 with relative paths in `checkpoint`."""
+    """Loads the converted tensors into `variables` (a fresh classifier or an absent training
+    branch keeps its initializer's values) and saves model.ckpt-0 with relative paths in
+    `checkpoint`."""
     global_step = tf.compat.v1.train.get_or_create_global_step()
     saved = dict(variables, global_step=global_step)
     copies = {}
@@ -53,12 +54,13 @@ def _write_checkpoint(directory, variables, plan, reference, averages):
             saved[name + checkpoints.AVERAGE_SUFFIX] = copies[name]
     # One run for all assignments: a run per variable would prune the graph each time.
     feeds, assigns = {}, []
-    for item in plan.assignments:
+    by_source = {item.source: item for item in plan.assignments}
+    for name, array in reference.arrays(by_source):
+        item = by_source[name]
         var = variables[item.target]
         value = tf.compat.v1.placeholder(var.dtype.base_dtype, var.shape)
         assigns.append(var.assign(value))
-        feeds[value] = np.ascontiguousarray(item.layout.apply(reference.get(item.source)),
-                                            np.float32)
+        feeds[value] = np.ascontiguousarray(item.layout.apply(array), np.float32)
     saver = tf.compat.v1.train.Saver(saved, save_relative_paths=True)
     with tf.compat.v1.Session() as session:
         session.run(tf.compat.v1.global_variables_initializer())
@@ -102,7 +104,8 @@ def convert(network_name, source_path, output_dir, num_classes=None, image_size=
                           image_size=image_size, preprocessing=names.SOURCE.preprocessing,
                           label_offset=plan.label_offset,
                           imported_from=os.path.abspath(reference.path),
-                          reference=names.SOURCE.reference, fresh_variables=plan.fresh,
+                          reference=names.SOURCE.reference,
+                          fresh_variables=sorted(plan.fresh + sum(plan.absent.values(), [])),
                           **options)
             with open(os.path.join(temporary, runtime.HPARAMS_FILE), 'w') as f:
                 json.dump(record, f, indent=2, sort_keys=True)

@@ -7,8 +7,10 @@ from common.errors import UsageError
 from common.weights import layouts
 
 Assignment = collections.namedtuple('Assignment', ['source', 'target', 'layout'])
+# fresh: classifier variables left fresh for another class count; absent: {scope: variables}
+# of training-only branches the reference was trained without, left fresh too.
 Plan = collections.namedtuple('Plan', ['assignments', 'fresh', 'ignored', 'num_classes',
-                                       'source_classes', 'label_offset'])
+                                       'source_classes', 'label_offset', 'absent'])
 # torch batch-norm parameters -> the zoo's (common/layers.py batch_norm).
 BATCH_NORM = {'weight': 'gamma', 'bias': 'beta', 'running_mean': 'moving_mean',
               'running_var': 'moving_variance'}
@@ -72,6 +74,18 @@ def offered_classes(table, source):
     return source_classes(table, source) - (1 if table.SOURCE.background_class else 0)
 
 
+def absent_branches(table, zoo_shapes, received):
+    """{scope: its variables} of the table's TRAINING_ONLY_SCOPES (AmoebaNet-D's auxiliary
+    head) of which no variable receives anything: the reference was trained without that
+    branch. A branch received in part is not absent; its other variables stay errors."""
+    absent = collections.OrderedDict()
+    for scope in table.TRAINING_ONLY_SCOPES:
+        inside = sorted(t for t in zoo_shapes if _in_scopes(t, [scope]))
+        if inside and not any(t in received for t in inside):
+            absent[scope] = inside
+    return absent
+
+
 def plan(source, table, zoo_shapes, classifier_scopes, num_classes=None):
     """The Plan of converting `source` ({reference name: shape}) with a network's name table
     (official/<net>/weights.py) to the zoo variables {name: shape}.
@@ -79,7 +93,8 @@ def plan(source, table, zoo_shapes, classifier_scopes, num_classes=None):
     num_classes: None takes the reference's classes (1000; tensorflow/tpu's background class
     dropped); the reference's own count keeps every class; any other count leaves the
     classifier's class-bearing variables (last axis: the classes) freshly initialized, for
-    fine-tuning to another label set.
+    fine-tuning to another label set. A training-only branch the reference lacks entirely is
+    left freshly initialized too (absent_branches); any other variable must receive a tensor.
     """
     destinations = table.destinations(source, set(zoo_shapes))
     unmapped = [n for n in source if n not in destinations]
@@ -121,10 +136,12 @@ def plan(source, table, zoo_shapes, classifier_scopes, num_classes=None):
                              % (name, _shape(source[name]), layout.name, _shape(converted),
                                 target, _shape(zoo_shapes[target])))
         assignments.append(Assignment(name, target, layout))
+    absent = absent_branches(table, zoo_shapes, set(by_target) | fresh)
+    left_fresh = fresh.union(*absent.values())
     for target in zoo_shapes:
-        if target in by_target or target in fresh:
+        if target in by_target or target in left_fresh:
             continue
         raise UsageError('zoo variable %s (%s) receives nothing from the reference (%s tensors '
                          'read)' % (target, _shape(zoo_shapes[target]), len(source)))
     label_offset = 0 if (background and num_classes == classes) else 1
-    return Plan(assignments, sorted(fresh), ignored, num_classes, classes, label_offset)
+    return Plan(assignments, sorted(fresh), ignored, num_classes, classes, label_offset, absent)

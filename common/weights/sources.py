@@ -1,5 +1,5 @@
 """Reading a reference's tensors: torch .pth files (common/weights/pth.py) and TF checkpoints
-(tensorflow/tpu's), as names with shapes plus a getter, so that big files are read once."""
+(tensorflow/tpu's), as names with shapes first, the tensors only once those are checked."""
 import collections
 import os
 
@@ -8,18 +8,19 @@ import numpy as np
 from common.errors import UsageError
 from common.weights import pth
 
-Reference = collections.namedtuple('Reference', ['path', 'shapes', 'get'])
+# shapes: {name: shape} as the file declares them, nothing read; arrays(names): (name, array)
+# of those tensors, read after the file's declared sizes are checked against theirs.
+Reference = collections.namedtuple('Reference', ['path', 'shapes', 'arrays'])
 
 
 def read_pth(path):
-    tensors = pth.read_state_dict(path)
-    shapes = collections.OrderedDict((k, tuple(v.shape)) for k, v in tensors.items())
-    return Reference(path, shapes, tensors.__getitem__)
+    state = pth.read_state_dict(path)
+    return Reference(path, state.shapes, state.arrays)
 
 
 def checkpoint_prefix(path):
     """The prefix of a TF checkpoint given as a prefix or a directory (its newest one)."""
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
     if os.path.exists(path + '.index'):
         return path
     if os.path.isdir(path):
@@ -36,7 +37,7 @@ def checkpoint_prefix(path):
 
 
 def read_tf_checkpoint(path):
-    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+    import tensorflow as tf
     prefix = checkpoint_prefix(path)
     try:
         reader = tf.compat.v1.train.NewCheckpointReader(prefix)
@@ -53,7 +54,11 @@ def read_tf_checkpoint(path):
             raise UsageError('cannot read %s from TF checkpoint %s: %s'
                              % (name, prefix, e.message.splitlines()[0])) from None
 
-    return Reference(prefix, shapes, get)
+    def arrays(names):
+        # TF's reader allocates what the index declares: the shapes the plan has checked
+        return ((name, get(name)) for name in list(names))
+
+    return Reference(prefix, shapes, arrays)
 
 
 READERS = {'pth': read_pth, 'tf_checkpoint': read_tf_checkpoint}

@@ -27,6 +27,9 @@ RENAMES = (
     (re.compile(r'^aux_\d+/aux_logits/Conv/'), 'aux_head/aux_logits/conv/'),
     (re.compile(r'^aux_\d+/'), 'aux_head/'),
 )
+# The auxiliary head feeds only the training loss; tensorflow/tpu's --use_aux_head=false
+# trains without it, and then it starts fresh here.
+TRAINING_ONLY_SCOPES = (NETWORK + '/aux_head',)
 
 
 def zoo_name(name):

@@ -9,6 +9,7 @@ from common.weights.source import Source
 NETWORK = 'densenet121'
 SOURCE = Source('torchvision', 'densenet121-a639ec97.pth', 'download.pytorch.org/models/', 74.434,
                 'pth', 'imagenet_mean_std', False)
+TRAINING_ONLY_SCOPES = ()  # every variable is in the reference's file
 _OLD_NAME = re.compile(r'^(.*denselayer\d+\.(?:norm|relu|conv))\.([12])$')
 
 

@@ -12,6 +12,7 @@ NETWORK = 'shufflenet_v1'
 SOURCE = Source('megvii ShuffleNet-Series', 'the 1.0x (group=3) checkpoint',
                 'megvii-model/ShuffleNet-Series, ShuffleNetV1 README, "Trained Models"', 67.8,
                 'pth', 'megvii_bgr', False)
+TRAINING_ONLY_SCOPES = ()  # every variable is in the reference's file
 MAIN = {('1', '0'): 'conv1', ('1', '1'): 'bn1', ('1', '3'): 'dw', ('1', '4'): 'bn2',
         ('2', '0'): 'conv2', ('2', '1'): 'bn3'}
 TOP = {'first_conv.0': 'conv1', 'first_conv.1': 'conv1_bn', 'classifier.0': 'fc'}

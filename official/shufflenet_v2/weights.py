@@ -9,6 +9,7 @@ from common.weights.source import Source
 NETWORK = 'shufflenet_v2'
 SOURCE = Source('torchvision', 'shufflenetv2_x1-5666bf0f80.pth', 'download.pytorch.org/models/',
                 69.362, 'pth', 'imagenet_mean_std', False)
+TRAINING_ONLY_SCOPES = ()  # every variable is in the reference's file
 # Sequential index -> our layer name (ReLUs take the missing indices).
 BRANCH1 = {'0': 'dw', '1': 'bn1', '2': 'conv', '3': 'bn2'}
 BRANCH2 = {'0': 'conv1', '1': 'bn1', '3': 'dw', '4': 'bn2', '5': 'conv2', '6': 'bn3'}

@@ -11,6 +11,7 @@ from official.vgg16 import vgg16
 NETWORK = 'vgg16'
 SOURCE = Source('torchvision', 'vgg16-397923af.pth', 'download.pytorch.org/models/', 71.592,
                 'pth', 'imagenet_mean_std', False)
+TRAINING_ONLY_SCOPES = ()  # every variable is in the reference's file
 _FEATURE = re.compile(r'^features\.(\d+)\.')
 FC_LAYERS = {'classifier.0': 'fc6', 'classifier.3': 'fc7', 'classifier.6': 'fc8'}
 

@@ -1,2 +1,0 @@
-"""ShuffleNetV2 trains with the common trainer: nothing differs."""
-from common.trainer import run  # noqa: F401

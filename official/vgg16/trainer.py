@@ -1,2 +1,0 @@
-"""VGG16 trains with the common trainer: nothing differs."""
-from common.trainer import run  # noqa: F401
