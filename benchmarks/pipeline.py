@@ -127,7 +127,8 @@ def main(argv):
     network = official.load('densenet121')  # any network with mean/std preprocessing
     cfg = config.resolve(network, dict(batch_size=FLAGS.batch_size, image_size=FLAGS.image_size,
                                        num_classes=imagenet_like.NUM_CLASSES, data_dir=data_dir))
-    train_pp, eval_pp = preprocessing.PREPROCESSING[cfg.preprocessing]
+    record = preprocessing.PREPROCESSINGS[cfg.preprocessing]
+    train_pp, eval_pp = record.train, record.evaluate
     train_files = input_pipeline.find_files(data_dir, 'train')
     eval_files = input_pipeline.find_files(data_dir, 'validation')
     num_eval = input_pipeline.count_records(eval_files)

@@ -161,7 +161,7 @@ def _print_op_time(sess, op, count):
 
 
 def pipeline_only(cfg, files):
-    train_pp, _ = preprocessing.PREPROCESSING[cfg.preprocessing]
+    train_pp = preprocessing.PREPROCESSINGS[cfg.preprocessing].train
     with tf.Graph().as_default():
         batch = tf.compat.v1.data.make_one_shot_iterator(
             input_pipeline.train_dataset(files, train_pp, cfg, 0, 1)).get_next()
@@ -217,7 +217,7 @@ def main(argv):
           'machine\'s %dx%d fp32 matrix product (%.0f GFLOP/s); peak RSS %.0f MB' % (
               batch / synthetic, synthetic, gflops, 100 * gflops / machine, MATMUL_SIZE,
               MATMUL_SIZE, machine, rss))
-    train_pp, _ = preprocessing.PREPROCESSING[cfg.preprocessing]
+    train_pp = preprocessing.PREPROCESSINGS[cfg.preprocessing].train
     _, records = train_step(network, cfg, run, lambda c: input_pipeline.train_dataset(
         files, train_pp, c, 0, 1))
     print('train, TFRecords (%s): %.2f images/s' % (data_dir, batch / records))

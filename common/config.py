@@ -13,6 +13,7 @@ import sys
 
 from absl import flags
 
+from common import optimizer, preprocessing, schedules
 from common.errors import UsageError
 
 # kind: int | float | bool | str | enum | list. flag=False: set by recipes only, no flag.
@@ -31,11 +32,11 @@ MODEL_MODES = ('evaluate', 'export', 'predict')
 EXPORT_FORMATS = ('saved_model', 'frozen_graph', 'onnx')
 PRECISION_MODES = ('allow_mix_precision', 'allow_fp32_to_fp16', 'force_fp16', 'force_fp32',
                    'must_keep_origin_dtype')
-# Names implemented in common/optimizer.py, schedules.py and preprocessing.py (a test keeps
-# them equal), listed here so that a recipe is checked without importing TensorFlow.
-OPTIMIZERS = ('momentum', 'rmsprop', 'adam')
-LR_SCHEDULES = ('cosine_per_epoch', 'linear_to_zero', 'exponential_per_epoch')
-PREPROCESSINGS = ('imagenet_mean_std', 'megvii_bgr', 'inception')
+# The choices of --optimizer, lr_schedule and --preprocessing are the names their modules
+# implement.
+OPTIMIZERS = tuple(optimizer.OPTIMIZERS)
+LR_SCHEDULES = tuple(schedules.SCHEDULES)
+PREPROCESSINGS = tuple(preprocessing.PREPROCESSINGS)
 
 # Images above this many pixels are refused before decoding, by predict and by the TFRecord
 # builder (common/images.py): PIL's own default limit, 256 MiB of 8-bit RGB once decoded.

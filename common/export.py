@@ -19,7 +19,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from common import inference, model_fn, runtime, staging
+from common import inference, model_fn, preprocessing, runtime, staging
 from common.config import EXPORT_FORMATS
 from common.errors import UsageError
 from common.hooks import log
@@ -187,28 +187,18 @@ def _write_onnx(graph_def, path, size):
     return error
 
 
-# preprocessing -> AIPP settings turning RGB uint8 pixels into the network's input:
-# out = (pixel - min_chn) * var_reci_chn, channel by channel after the optional R/B swap.
-AIPP = {
-    'imagenet_mean_std': dict(swap=False, mean=(123.675, 116.28, 103.53),
-                              scale=(1 / 58.395, 1 / 57.12, 1 / 57.375)),
-    'megvii_bgr': dict(swap=True, mean=(0.0, 0.0, 0.0), scale=(1.0, 1.0, 1.0)),
-    'inception': dict(swap=False, mean=(127.5, 127.5, 127.5),
-                      scale=(1 / 127.5, 1 / 127.5, 1 / 127.5)),
-}
-
-
 def aipp_config(config):
     """AIPP for ATC: the device normalizes S x S RGB888 pixels (resized and centre-cropped by
-    the host) the way the network's preprocessing does."""
-    aipp = AIPP[config.preprocessing]
+    the host) the way the network's preprocessing does: (pixel - min_chn) * var_reci_chn after
+    the optional R/B swap, from the preprocessing's record."""
+    record = preprocessing.PREPROCESSINGS[config.preprocessing]
     lines = ['# %s: RGB uint8 %dx%d in, the %s normalization on the device' % (
         config.network, config.image_size, config.image_size, config.preprocessing),
         'aipp_op {', '  aipp_mode: static', '  input_format: RGB888_U8',
         '  src_image_size_w: %d' % config.image_size, '  src_image_size_h: %d' % config.image_size,
-        '  csc_switch: false', '  rbuv_swap_switch: %s' % str(aipp['swap']).lower()]
-    lines += ['  min_chn_%d: %.6g' % (i, m) for i, m in enumerate(aipp['mean'])]
-    lines += ['  var_reci_chn_%d: %.10g' % (i, s) for i, s in enumerate(aipp['scale'])]
+        '  csc_switch: false', '  rbuv_swap_switch: %s' % str(record.swap_rb).lower()]
+    lines += ['  min_chn_%d: %.6g' % (i, m) for i, m in enumerate(record.mean)]
+    lines += ['  var_reci_chn_%d: %.10g' % (i, s) for i, s in enumerate(record.scale)]
     return '\n'.join(lines + ['}']) + '\n'
 
 

@@ -27,7 +27,7 @@ Graph = collections.namedtuple('Graph', ['inputs', 'outputs', 'saver'])
 
 def decode_and_preprocess(encoded, config):
     """[N] encoded images -> [N, S, S, 3] float32, by the evaluation preprocessing."""
-    _, evaluate = preprocessing.PREPROCESSING[config.preprocessing]
+    evaluate = preprocessing.PREPROCESSINGS[config.preprocessing].evaluate
 
     def one(data):
         image = tf.io.decode_image(data, channels=3, expand_animations=False)

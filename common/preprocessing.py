@@ -1,4 +1,5 @@
-"""Image preprocessing, chosen by name (PREPROCESSING); networks never copy these functions.
+"""Image preprocessing, chosen by name (PREPROCESSINGS: one record each); networks never copy
+these functions.
 
 Every train function takes (encoded_jpeg, bboxes [N, 4] ymin/xmin/ymax/xmax, size,
 min_area=its recipe's smallest crop area) and decodes only the crop; every eval function takes
@@ -6,6 +7,8 @@ min_area=its recipe's smallest crop area) and decodes only the crop; every eval 
 an exported model (JPEG or PNG bytes, decode_image) share it. Both return float32
 [size, size, 3].
 """
+import collections
+
 import tensorflow as tf
 
 MEAN_RGB = (0.485 * 255, 0.456 * 255, 0.406 * 255)
@@ -138,9 +141,16 @@ def inception_eval(image, size):
     return to_minus_one_one(image)
 
 
-# name -> (train function, eval function)
-PREPROCESSING = {
-    'imagenet_mean_std': (imagenet_train, imagenet_eval),
-    'megvii_bgr': (megvii_train, megvii_eval),
-    'inception': (inception_train, inception_eval),
+# A preprocessing: its training and evaluation functions, and the normalization its evaluation
+# ends with, as a device applies it to RGB uint8 pixels (Ascend's AIPP, common/export.py):
+# out = (pixel - mean) * scale, channel by channel after swapping R and B when swap_rb.
+Preprocessing = collections.namedtuple('Preprocessing', ['train', 'evaluate', 'swap_rb', 'mean',
+                                                         'scale'])
+PREPROCESSINGS = {
+    'imagenet_mean_std': Preprocessing(imagenet_train, imagenet_eval, False, MEAN_RGB,
+                                       tuple(1.0 / s for s in STD_RGB)),
+    'megvii_bgr': Preprocessing(megvii_train, megvii_eval, True, (0.0, 0.0, 0.0),
+                                (1.0, 1.0, 1.0)),
+    'inception': Preprocessing(inception_train, inception_eval, False, (127.5, 127.5, 127.5),
+                               (1 / 127.5, 1 / 127.5, 1 / 127.5)),
 }

@@ -39,9 +39,9 @@ def exponential_per_epoch(global_step, config, runtime):
 
 
 SCHEDULES = {
-    'exponential_per_epoch': exponential_per_epoch,
     'cosine_per_epoch': cosine_per_epoch,
     'linear_to_zero': linear_to_zero,
+    'exponential_per_epoch': exponential_per_epoch,
 }
 
 

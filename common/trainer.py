@@ -65,7 +65,8 @@ def _warm_start(prefix, exclude):
 
 
 def _input_fns(config, runtime):
-    train_pp, eval_pp = preprocessing.PREPROCESSING[config.preprocessing]
+    record = preprocessing.PREPROCESSINGS[config.preprocessing]
+    train_pp, eval_pp = record.train, record.evaluate
     rank, size = runtime.rank, runtime.rank_size
     train_fn = eval_fn = None
     if config.mode != 'evaluate':

@@ -54,7 +54,7 @@ def main(out_dir, data_dir):
     cfg = make_config(out_dir, where.size)
     run = make_runtime(cfg, where)
     files = input_pipeline.find_files(data_dir, 'train')
-    train_pp, _ = preprocessing.PREPROCESSING[cfg.preprocessing]
+    train_pp = preprocessing.PREPROCESSINGS[cfg.preprocessing].train
     result = {}
     with tf.Graph().as_default():
         tf.compat.v1.set_random_seed(7)  # the same initial values on both ranks for part 1

@@ -123,10 +123,18 @@ def test_bad_overrides_fail_when_resolved(network, overrides, message):
     assert message in str(error.value)
 
 
-def test_implemented_names_equal_the_schema_choices():
-    assert sorted(optimizer.OPTIMIZERS) == sorted(config.OPTIMIZERS)
-    assert sorted(schedules.SCHEDULES) == sorted(config.LR_SCHEDULES)
-    assert sorted(preprocessing.PREPROCESSING) == sorted(config.PREPROCESSINGS)
+def test_the_schema_choices_are_the_implemented_names():
+    choices = {o.name: o.choices for o in config.SCHEMA}
+    assert choices['optimizer'] == ('momentum', 'rmsprop', 'adam')
+    assert choices['lr_schedule'] == ('cosine_per_epoch', 'linear_to_zero',
+                                      'exponential_per_epoch')
+    assert choices['preprocessing'] == ('imagenet_mean_std', 'megvii_bgr', 'inception')
+    for name in choices['optimizer']:
+        with tf.Graph().as_default():
+            assert optimizer.OPTIMIZERS[name](0.1, make_config(optimizer=name))
+    for record in preprocessing.PREPROCESSINGS.values():
+        assert callable(record.train) and callable(record.evaluate)
+        assert len(record.mean) == len(record.scale) == 3
 
 
 def test_every_recipe_resolves_and_common_names_no_network():

@@ -87,7 +87,7 @@ def pipeline_image(cfg, demo_dir):
     """The evaluation pipeline's own preprocessing of the first validation record."""
     files = sorted(glob.glob(os.path.join(demo_dir, 'validation-*')))
     num = input_pipeline.count_records(files)
-    _, evaluate = preprocessing.PREPROCESSING[cfg.preprocessing]
+    evaluate = preprocessing.PREPROCESSINGS[cfg.preprocessing].evaluate
     with tf.Graph().as_default(), tf.compat.v1.Session() as session:
         features, _ = tf.compat.v1.data.make_one_shot_iterator(input_pipeline.eval_dataset(
             files, num, evaluate, cfg, 0, 1)).get_next()
@@ -188,12 +188,16 @@ def test_aipp_reproduces_each_preprocessing():
     """(pixel - min_chn) * var_reci_chn, after the optional R/B swap, is the normalization of
     the evaluation preprocessing (on a flat image its crop and resize change no value)."""
     rgb = np.array([10, 100, 200], np.uint8)
-    for name, aipp in sorted(export.AIPP.items()):
-        _, evaluate = preprocessing.PREPROCESSING[name]
+    for name, record in sorted(preprocessing.PREPROCESSINGS.items()):
         with tf.Graph().as_default(), tf.compat.v1.Session() as session:
-            expected = session.run(evaluate(tf.constant(np.tile(rgb, [40, 48, 1])), 32))[5, 5]
-        pixel = rgb[::-1] if aipp['swap'] else rgb
-        device = (pixel - np.array(aipp['mean'])) * np.array(aipp['scale'])
+            expected = session.run(record.evaluate(tf.constant(np.tile(rgb, [40, 48, 1])),
+                                                   32))[5, 5]
+        aipp = export.aipp_config(make_config(preprocessing=name, image_size=32))
+        values = dict(line.strip().split(': ') for line in aipp.splitlines()
+                      if line.startswith('  ') and ': ' in line)
+        pixel = rgb[::-1] if values['rbuv_swap_switch'] == 'true' else rgb
+        device = [(pixel[i] - float(values['min_chn_%d' % i]))
+                  * float(values['var_reci_chn_%d' % i]) for i in range(3)]
         np.testing.assert_allclose(device, expected, rtol=1e-4, atol=1e-4, err_msg=name)
 
 
