@@ -58,8 +58,27 @@ CASES = {
 }
 
 
+# These two start training, and are run as the user would (a process each); the others stop
+# before training and go through train.main in-process (the function train.py's __main__ calls).
+IN_A_PROCESS = ('corrupt_shard', 'diverging_loss')
+
+
+class _Result:
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def _main(args, capsys):
+    """train.main(['train.py'] + args) in this process, as a CompletedProcess-like result."""
+    import train
+    capsys.readouterr()
+    code = train.main(['train.py'] + list(args))
+    out, err = capsys.readouterr()
+    return _Result(code, out, err)
+
+
 @pytest.mark.parametrize('case', sorted(CASES))
-def test_start_up_errors(case, demo_dir, tmp_path):
+def test_start_up_errors(case, demo_dir, tmp_path, capsys):
     args, fragments = CASES[case]
     paths = dict(demo=demo_dir, tmp=str(tmp_path / 'empty'))
     os.makedirs(paths['tmp'])
@@ -71,7 +90,11 @@ def test_start_up_errors(case, demo_dir, tmp_path):
             f.seek(5000)
             f.write(b'\xff' * 64)  # breaks a record's CRC
     log_dir = str(tmp_path / 'out')
-    result = _run([a.format(**paths) for a in args] + SMALL, log_dir)
+    args = [a.format(**paths) for a in args] + SMALL
+    if case in IN_A_PROCESS:
+        result = _run(args, log_dir)
+    else:
+        result = _main(args + ['--log_dir=' + log_dir], capsys)
     assert_one_error_line(result, *fragments, code=1 if case == 'diverging_loss' else 2)
     assert checkpoint_steps(log_dir) == []
 
