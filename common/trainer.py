@@ -1,5 +1,6 @@
 """The run loop of the three modes (train | evaluate | train_and_evaluate) and what training
 attaches to the model: the log line, the broadcast from rank 0, the saver, the warm start."""
+import collections
 import functools
 import json
 import os
@@ -52,10 +53,10 @@ def with_training_hooks(network_model_fn, config, runtime):
     return attached
 
 
-def warm_start_fn(config, runtime):
+def warm_start_fn(config, runtime, start):
     """The warm start from --restore_path for model_fn, or None: a run that resumes from its
-    own checkpoint skips it (its checkpoint wins)."""
-    if not runtime.restore_prefix or checkpoints.latest_step(config.log_dir) is not None:
+    own checkpoint (at step `start`) skips it (its checkpoint wins)."""
+    if not runtime.restore_prefix or start is not None:
         return None
     return functools.partial(_warm_start, runtime.restore_prefix, config.restore_exclude)
 
@@ -64,22 +65,27 @@ def _warm_start(prefix, exclude):
     checkpoints.warm_start(prefix, exclude, model_fn.model_variables())
 
 
+# The evaluation input: its input_fn, the steps that read every record once, and their number.
+EvalInput = collections.namedtuple('EvalInput', ['input_fn', 'steps', 'num_records'])
+
+
 def _input_fns(config, runtime):
+    """(training input_fn or None, EvalInput or None) for the mode."""
     record = preprocessing.PREPROCESSINGS[config.preprocessing]
-    train_pp, eval_pp = record.train, record.evaluate
     rank, size = runtime.rank, runtime.rank_size
-    train_fn = eval_fn = None
+    train_fn = eval_input = None
     if config.mode != 'evaluate':
         files = input_pipeline.find_files(config.data_dir, 'train')
-        train_fn = functools.partial(input_pipeline.train_dataset, files, train_pp, config,
+        train_fn = functools.partial(input_pipeline.train_dataset, files, record.train, config,
                                      rank=rank, size=size)
     if config.mode != 'train':
         files = input_pipeline.find_files(config.data_dir, 'validation')
         num = input_pipeline.count_records(files)
-        eval_fn = (functools.partial(input_pipeline.eval_dataset, files, num, eval_pp, config,
-                                     rank=rank, size=size),
-                   input_pipeline.eval_steps(num, config.batch_size, size), num)
-    return train_fn, eval_fn
+        eval_input = EvalInput(
+            functools.partial(input_pipeline.eval_dataset, files, num, record.evaluate, config,
+                              rank=rank, size=size),
+            input_pipeline.eval_steps(num, config.batch_size, size), num)
+    return train_fn, eval_input
 
 
 def model_shapes(network, config, runtime):
@@ -95,12 +101,12 @@ def model_shapes(network, config, runtime):
 VANISHED = 'removed before it could be read (a training run keeps only its newest 5)'
 
 
-def _evaluate(classifier, eval_fn, step, prefix, config, runtime):
-    input_fn, steps, _ = eval_fn
+def _evaluate(classifier, eval_input, step, prefix, config, runtime):
     try:
         mtime = os.path.getmtime(prefix + '.index')
         checkpoints.check_moving_averages(prefix, config.moving_average_decay)
-        result = classifier.evaluate(input_fn, steps=steps, checkpoint_path=prefix)
+        result = classifier.evaluate(eval_input.input_fn, steps=eval_input.steps,
+                                     checkpoint_path=prefix)
     except (OSError, tf.errors.OpError) as e:
         if not os.path.exists(prefix + '.index'):  # a training deleted it meanwhile
             return report.skipped_row(step, runtime.steps_per_epoch, '%s: %s' % (
@@ -176,7 +182,7 @@ def _without_session_start(listed, directory):
     return trained
 
 
-def evaluate_all(network, classifier, eval_fn, config, runtime):
+def evaluate_all(network, classifier, eval_input, config, runtime):
     """Evaluates every checkpoint in eval_dir (or the one prefix) and prints the table."""
     listed = checkpoints.list_checkpoints(config.eval_dir)
     if os.path.isdir(config.eval_dir) and not _imported(config.eval_dir):
@@ -189,8 +195,8 @@ def evaluate_all(network, classifier, eval_fn, config, runtime):
             if os.path.exists(prefix + '.index'):
                 raise  # else gone meanwhile: its row says so
     log.info('Evaluating %d checkpoint(s) in %s on %d validation images',
-             len(listed), config.eval_dir, eval_fn[2])
-    rows = [_evaluate(classifier, eval_fn, step, prefix, config, runtime)
+             len(listed), config.eval_dir, eval_input.num_records)
+    rows = [_evaluate(classifier, eval_input, step, prefix, config, runtime)
             for step, prefix in listed]
     report.log_rows(rows)
     report.log_summary(rows)
@@ -200,16 +206,16 @@ def evaluate_all(network, classifier, eval_fn, config, runtime):
                          % (len(failed), len(rows), '; '.join(failed)))
 
 
-def _evaluate_and_record(evaluator, eval_fn, target, prefix, config, runtime):
+def _evaluate_and_record(evaluator, eval_input, target, prefix, config, runtime):
     log.info('Starting to evaluate')
-    log.info('Validation dataset size: %d', eval_fn[2])
-    row = _evaluate(evaluator, eval_fn, target, prefix, config, runtime)
+    log.info('Validation dataset size: %d', eval_input.num_records)
+    row = _evaluate(evaluator, eval_input, target, prefix, config, runtime)
     report.log_rows([row])
     if runtime.rank == 0:
         report.record_evaluation(config.log_dir, row)
 
 
-def _redo_interrupted_evaluations(evaluator, eval_fn, targets, start, config, runtime):
+def _redo_interrupted_evaluations(evaluator, eval_input, targets, start, config, runtime):
     """Evaluates the reached targets whose table row was never written (a run stopped during
     its evaluation), when their checkpoint is still there."""
     done = report.evaluated_steps(config.log_dir)
@@ -219,7 +225,7 @@ def _redo_interrupted_evaluations(evaluator, eval_fn, targets, start, config, ru
             if os.path.exists(prefix + '.index'):
                 log.info('model.ckpt-%d was never evaluated (interrupted): evaluating it now',
                          target)
-                _evaluate_and_record(evaluator, eval_fn, target, prefix, config, runtime)
+                _evaluate_and_record(evaluator, eval_input, target, prefix, config, runtime)
 
 
 def _train_to(classifier, train_fn, target, config, runtime):
@@ -234,12 +240,12 @@ def _train_to(classifier, train_fn, target, config, runtime):
         raise UsageError('cannot restore checkpoint %s: %s' % (source, failure)) from None
 
 
-def train(classifier, evaluator, train_fn, eval_fn, config, runtime):
-    """Trains to each target step in turn, evaluating after each when eval_fn is given."""
+def train(classifier, evaluator, train_fn, eval_input, config, runtime, start):
+    """Trains from step `start` (None: a new run) to each target step in turn, evaluating
+    after each when eval_input is given."""
     targets = train_targets(config, runtime.steps_per_epoch)
-    start = checkpoints.latest_step(config.log_dir)
-    if start is not None and eval_fn:
-        _redo_interrupted_evaluations(evaluator, eval_fn, targets, start, config, runtime)
+    if start is not None and eval_input:
+        _redo_interrupted_evaluations(evaluator, eval_input, targets, start, config, runtime)
     if start is not None and start >= targets[-1]:
         log.info('training already finished: step %d >= %d in %s', start, targets[-1],
                  config.log_dir)
@@ -252,10 +258,10 @@ def train(classifier, evaluator, train_fn, eval_fn, config, runtime):
         log.info('Starting a training cycle: to step %d (epoch %.1f)', target,
                  target / runtime.steps_per_epoch)
         _train_to(classifier, train_fn, target, config, runtime)
-        if eval_fn:
+        if eval_input:
             # Training stops exactly at the target; rank 0 writes that checkpoint, the other
             # ranks wait for it, so that every rank evaluates the same weights.
-            _evaluate_and_record(evaluator, eval_fn, target,
+            _evaluate_and_record(evaluator, eval_input, target,
                                  checkpoints.wait_for(config.log_dir, target), config, runtime)
 
 
@@ -308,22 +314,25 @@ def run(network, config, runtime):
     """Runs config.mode for a network record (official.load)."""
     log.info('network: %s  mode: %s  %s', network.name, config.mode,
              _describe_device(config, runtime))
-    if config.mode != 'evaluate' and runtime.rank == 0:
-        if not _imported(config.log_dir):
-            checkpoints.remove_session_start(config.log_dir)
-        checkpoints.repair(config.log_dir)
-    _prepare_device(config, runtime, config.mode != 'evaluate' and
-                    checkpoints.latest_step(config.log_dir) is not None)
+    start = None  # the step a training resumes from
     if config.mode != 'evaluate':
-        latest = checkpoints.latest_step(config.log_dir)
-        if latest is not None:  # resuming: the run directory's checkpoint must fit the model
-            checkpoints.check_fits(tf.train.latest_checkpoint(config.log_dir),
-                                   model_shapes(network, config, runtime), config.network)
-    train_fn, eval_fn = _input_fns(config, runtime)
-    evaluator = estimator.build(network.model_fn, config, runtime, for_evaluation=True)
+        if runtime.rank == 0:
+            if not _imported(config.log_dir):
+                checkpoints.remove_session_start(config.log_dir)
+            checkpoints.repair(config.log_dir)
+        start = checkpoints.latest_step(config.log_dir)
+    _prepare_device(config, runtime, resuming=start is not None)
+    if start is not None:  # the run directory's checkpoint must fit the model
+        checkpoints.check_fits(tf.train.latest_checkpoint(config.log_dir),
+                               model_shapes(network, config, runtime), config.network)
+    train_fn, eval_input = _input_fns(config, runtime)
+    evaluator = None  # not built in --mode=train
+    if eval_input:
+        evaluator = estimator.build(network.model_fn, config, runtime, for_evaluation=True)
     if config.mode == 'evaluate':
-        evaluate_all(network, evaluator, eval_fn, config, runtime)
+        evaluate_all(network, evaluator, eval_input, config, runtime)
     else:
         classifier = estimator.build(with_training_hooks(network.model_fn, config, runtime),
-                                     config, runtime, warm_start=warm_start_fn(config, runtime))
-        train(classifier, evaluator, train_fn, eval_fn, config, runtime)
+                                     config, runtime,
+                                     warm_start=warm_start_fn(config, runtime, start))
+        train(classifier, evaluator, train_fn, eval_input, config, runtime, start)

@@ -193,7 +193,8 @@ def test_a_checkpoint_that_vanishes_during_evaluation_is_a_skipped_row(trained, 
             assert checkpoint_path.endswith('model.ckpt-88')
             return dict(top1=0.5, top5=0.9, val_loss=1.5, images=359)
 
-    trainer.evaluate_all(official.load('densenet121'), DeletingEvaluator(), (None, 1, 359),
+    trainer.evaluate_all(official.load('densenet121'), DeletingEvaluator(),
+                         trainer.EvalInput(None, 1, 359),
                          cfg, runtime.fixed(cfg, steps_per_epoch=44))
     out = capsys.readouterr().out
     assert '  176    4.0  skipped: model.ckpt-176: removed before it could be read' in out
