@@ -11,6 +11,11 @@ import tensorflow as tf
 from npu_bridge import MASTER
 
 
+# HcomAllReduce's attribute T (hccl_ops.cc r1.2.0:35, master:25).
+ALLREDUCE_TYPES = (tf.int8, tf.int16, tf.int32, tf.float16, tf.float32) + (
+    (tf.int64, tf.bfloat16) if MASTER else ())
+
+
 def _ranks():
     value = os.environ.get('RANK_SIZE', '1')
     return int(value) if value.isdigit() else 1
@@ -24,6 +29,10 @@ def allreduce(tensor, reduction, fusion=1, fusion_id=-1, group='hccl_world_group
         raise ValueError("Value for attr 'reduction' of %r is not in the list of allowed values: "
                          "'min', 'max', 'prod', 'sum'" % reduction)
     value = tf.convert_to_tensor(tensor)  # a list is packed, as for any single-input op
+    if value.dtype not in ALLREDUCE_TYPES:
+        raise TypeError("Value passed to parameter 'input' has DataType %s not in list of "
+                        "allowed values: %s" % (value.dtype.name,
+                                                ', '.join(t.name for t in ALLREDUCE_TYPES)))
     with tf.name_scope('HcomAllReduce'):
         if reduction == 'sum':
             return value * tf.cast(_ranks(), value.dtype)

@@ -4,15 +4,19 @@ master:35-393).
 NPURunConfig takes exactly the release's keywords with its defaults (r1.2.0:22-65, 42 of them;
 master:38-115, 76: hcom_parallel True, enable_exception_dump 2, op_debug_level and
 variable_format_optimize None, aoe_mode instead of auto_tune_mode/mstune_mode), keeps each as the
-real class does (public or with a leading underscore, r1.2.0:143-196, master:197-270), and
-checks what the real one checks in Python (r1.2.0:128-185, master:181-229). Neither release
+real class does (public or with a leading underscore, r1.2.0:143-196, master:197-270), and checks
+what the real one checks in Python (r1.2.0:128-185, master:181-229; a TF_CONFIG cluster needs a
+ParameterServerStrategy and mix_compile_mode, r1.2.0:134-141, master:189-196). Neither release
 checks precision_mode, op_select_implmode or op_compiler_cache_mode values in Python (the C++
-does, at session creation). Both checkpoint settings None means every 100 steps
-(r1.2.0:147-148, master:286-289).
+does, at session creation). Both checkpoint settings None means every 100 steps (r1.2.0:147-148,
+master:286-289).
 """
 import inspect
+import json
+import os
 
 import tensorflow as tf
+from tensorflow.python.distribute.parameter_server_strategy import ParameterServerStrategy
 
 from npu_bridge import MASTER
 
@@ -95,6 +99,11 @@ class NPURunConfig(tf.estimator.RunConfig):
         v = dict(values.arguments)
         del v['self']
         _check_positive_integer(v['iterations_per_loop'], 'iterations_per_loop')
+        cluster = json.loads(os.environ.get('TF_CONFIG') or '{}').get('cluster', {})
+        if bool(cluster) != isinstance(v['distribute'], ParameterServerStrategy):
+            raise ValueError('"cluster" and "distribute" must all be set in ps mode')
+        if cluster and v['mix_compile_mode'] is False:
+            raise ValueError('"mix_compile_mode" can only be True with "cluster" is set')
         if not isinstance(v['mix_compile_mode'], bool):
             error = TypeError if MASTER else ValueError  # master:182-183, r1.2.0:129-130
             raise error('"mix_compile_mode" type must be bool')
