@@ -307,7 +307,9 @@ def _prepare_device(config, runtime, resuming):
                          'already holds this run\'s checkpoints, which it resumes from; unset '
                          '%s or choose another --log_dir' % (variable, source, config.log_dir,
                                                             variable))
-    log.info('NPUEstimator warm-starts from %s (environment variable %s)', source, variable)
+    log.info('NPUEstimator warm-starts from %s (environment variable %s): the trainable '
+             'variables only (tf.estimator\'s default); batch-norm statistics start afresh, '
+             'unlike --restore_path', source, variable)
 
 
 def run(network, config, runtime):
