@@ -3,6 +3,7 @@
 Bad input ends with one 'error: ...' line on stderr and a non-zero exit, never a traceback.
 """
 import contextlib
+import glob
 import os
 import random
 import signal
@@ -78,6 +79,13 @@ def _check_unrecorded(command, directory, saved):
     if saved is not None or command.demo or command.overrides.get('mode') not in (
             'export', 'predict'):
         return
+    path = command.overrides.get('eval_dir') or command.overrides.get('log_dir') or (
+        config.SCHEMA_BY_NAME['log_dir'].default)
+    if not os.path.isdir(path) and not os.path.exists(path + '.index'):
+        raise UsageError('--eval_dir=%s: no such checkpoint, checkpoint directory or export'
+                         % path)
+    if os.path.isdir(path) and not glob.glob(os.path.join(path, 'model.ckpt-*.index')):
+        return  # nothing to export: said when the checkpoints are listed
     given = dict(command.overrides, network=command.network if command.network_given else None)
     missing = [name for name in UNCHECKABLE if given.get(name) is None]
     if missing:
@@ -133,8 +141,10 @@ def main(argv):
         # Rank 0 of a training holds its run directory for the process's life, from before
         # anything is written there (evaluation only reads it).
         training = cfg.mode != 'evaluate' and run.rank == 0
-        with run_lock.held(cfg.log_dir) if training else contextlib.nullcontext():
+        with run_lock.held(cfg.log_dir) if training else contextlib.nullcontext() as warning:
             hooks.setup_logging(cfg.log_dir, cfg.log_name, run.rank)
+            if warning:
+                hooks.log.warning(warning)
             if cfg.seed is not None:
                 random.seed(cfg.seed)
                 np.random.seed(cfg.seed)

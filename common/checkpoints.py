@@ -16,7 +16,8 @@ _STEP = re.compile(r'model\.ckpt-(\d+)$')
 AVERAGE_SUFFIX = '/ExponentialMovingAverage'
 
 
-def _step_of(prefix):
+def step_of(prefix):
+    """The global step of a checkpoint prefix: from its name, else from the checkpoint."""
     match = _STEP.search(prefix)
     if match:
         return int(match.group(1))
@@ -34,13 +35,13 @@ def run_directory(path):
 def list_checkpoints(path):
     """[(step, prefix)] sorted by step, for a directory of model.ckpt-N or one prefix."""
     if os.path.exists(path + '.index'):
-        return [(_step_of(path), path)]
+        return [(step_of(path), path)]
     if not os.path.isdir(path):
         raise UsageError('%s is neither a checkpoint directory nor a checkpoint prefix' % path)
     found = [p[:-len('.index')] for p in glob.glob(os.path.join(path, 'model.ckpt-*.index'))]
     if not found:
         raise UsageError('no model.ckpt-N checkpoints in %s' % path)
-    return sorted((_step_of(p), p) for p in found)
+    return sorted((step_of(p), p) for p in found)
 
 
 def _complete(prefix):
@@ -57,7 +58,7 @@ def remove_session_start(log_dir):
     warm start, and evaluation would list weights nobody trained."""
     if not os.path.isdir(log_dir):
         return
-    steps = {_step_of(p[:-len('.index')])
+    steps = {step_of(p[:-len('.index')])
              for p in glob.glob(os.path.join(log_dir, 'model.ckpt-*.index'))}
     if steps != {0}:
         return
@@ -86,7 +87,7 @@ def repair(log_dir):
             os.remove(temp)
         log.info('removed %s, left by an interrupted save', temp)
     found = glob.glob(os.path.join(log_dir, 'model.ckpt-*.index'))
-    complete = sorted((_step_of(p[:-len('.index')]), p[:-len('.index')]) for p in found
+    complete = sorted((step_of(p[:-len('.index')]), p[:-len('.index')]) for p in found
                       if _complete(p[:-len('.index')]))
     if not complete:
         if found:
@@ -165,7 +166,7 @@ def wait_for(model_dir, step, timeout=1800):
 def latest_step(model_dir):
     """Global step of the newest checkpoint in model_dir, or None."""
     latest = tf.train.latest_checkpoint(model_dir) if os.path.isdir(model_dir) else None
-    return _step_of(latest) if latest else None
+    return step_of(latest) if latest else None
 
 
 def resolve_restore_path(path):

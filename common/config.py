@@ -208,7 +208,7 @@ def _check(opt, value, source):
         return value
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise UsageError('%s=%r is not a number' % (where, value)) from None
     if not math.isfinite(number):
         raise UsageError('%s=%r is not a finite number' % (where, value))
@@ -248,7 +248,7 @@ def _check_dump_step(value):
     """What the NPU runtime takes (it aborts the process on anything else): steps and rising
     ranges joined by '|', at most 100 of them."""
     parts = value.split('|')
-    if not DUMP_STEP.match(value) or len(parts) > 100 or any(
+    if not DUMP_STEP.fullmatch(value) or len(parts) > 100 or any(
             int(p.split('-')[0]) > int(p.split('-')[-1]) for p in parts):
         raise UsageError('--data_dump_step=%s is not a list of at most 100 steps and rising '
                          'ranges such as "0|5|10" or "0|10-20"' % value)

@@ -236,6 +236,7 @@ def run(network, config):
             print('%s: %s' % (path, ', '.join('%s %.4f' % (name, p) for _, name, p in row)))
         progress.update(min(start + config.batch_size, len(paths)))
     if config.output:
+        check_output(config.output, config.overwrite)  # again: a file may have appeared since
         _write_csv(config.output, rows, k)
     log.info('predicted %d images%s', len(rows),
              '; %d failed (listed above)' % len(failed) if failed else '')
@@ -248,14 +249,16 @@ def _write_csv(path, rows, k):
                          for field in ('class', 'name', 'probability')]
     temporary = '%s.%d.tmp' % (path, os.getpid())
     try:
-        with open(temporary, 'w', newline='') as f:
+        # UTF-8 whatever the locale; a file name that is not UTF-8 keeps its bytes
+        with open(temporary, 'w', newline='', encoding='utf-8', errors='surrogateescape') as f:
             writer = csv.writer(f)
             writer.writerow(header)
             for image, row in rows:
                 writer.writerow([image] + [v for entry in row for v in entry])
         os.replace(temporary, path)
     except OSError as e:
+        raise UsageError('--output=%s: %s' % (path, e.strerror or e)) from None
+    finally:
         if os.path.exists(temporary):
             os.remove(temporary)
-        raise UsageError('--output=%s: %s' % (path, e.strerror or e)) from None
     log.info('wrote %s', path)

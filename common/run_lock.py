@@ -8,6 +8,7 @@ host into the file, for the second one's message. Evaluation takes no lock: it r
 directory that a training may be writing.
 """
 import contextlib
+import errno
 import fcntl
 import os
 import socket
@@ -21,8 +22,9 @@ UNWRITABLE = 'cannot write in --log_dir=%s: %s; give a --log_dir where you can w
 
 @contextlib.contextmanager
 def held(log_dir):
-    """Holds the run directory's lock for the block; UsageError naming the holder if another
-    process has it."""
+    """Holds the run directory's lock for the block, which gets None, or a warning to log when
+    the file system takes no locks (Lustre, NFS without lockd: the run goes on unlocked);
+    UsageError naming the holder if another process has it."""
     path = os.path.join(log_dir, LOCK_FILE)
     try:
         os.makedirs(log_dir, exist_ok=True)
@@ -32,7 +34,11 @@ def held(log_dir):
     with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                yield ('warning: %s cannot be locked (%s): nothing stops a second training in '
+                       'this --log_dir' % (path, e.strerror or e))
+                return
             handle.seek(0)
             holder = handle.read().strip() or 'another process'
             raise UsageError('%s is in use by a training run (%s); wait for it to end, or give '
@@ -41,4 +47,4 @@ def held(log_dir):
         handle.truncate()
         handle.write('pid %d on %s' % (os.getpid(), socket.gethostname()))
         handle.flush()
-        yield
+        yield None

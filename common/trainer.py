@@ -107,7 +107,8 @@ def _evaluate(classifier, eval_input, step, prefix, config, runtime):
         checkpoints.check_moving_averages(prefix, config.moving_average_decay)
         result = classifier.evaluate(eval_input.input_fn, steps=eval_input.steps,
                                      checkpoint_path=prefix)
-    except (OSError, tf.errors.OpError) as e:
+    except (OSError, ValueError, tf.errors.OpError) as e:
+        # ValueError: Saver.restore's "not a valid checkpoint" once the index is gone
         if not os.path.exists(prefix + '.index'):  # a training deleted it meanwhile
             return report.skipped_row(step, runtime.steps_per_epoch, '%s: %s' % (
                 os.path.basename(prefix), VANISHED))
@@ -132,7 +133,7 @@ def write_hparams(config, runtime):
             previous = json.load(f)
     except (OSError, ValueError):
         previous = None
-    if previous is not None and dict(previous, command=None) != dict(
+    if isinstance(previous, dict) and dict(previous, command=None) != dict(
             json.loads(json.dumps(record)), command=None):
         os.replace(path, os.path.join(config.log_dir, PREVIOUS_HPARAMS_FILE))
     record['command'] = command_line()
@@ -160,17 +161,26 @@ class _HparamsWriter(tf.estimator.SessionRunHook):
         write_hparams(self._config, self._runtime)
 
 
-def _imported(directory):
-    """Whether a directory holds imported weights (import_weights.py: model.ckpt-0 is them)."""
+def _record(directory):
+    """A run directory's hparams.json, {} when it has none or a damaged one (training rewrites
+    it; evaluation and export say so)."""
     try:
-        return 'imported_from' in (read_hparams(directory) or {})
+        return read_hparams(directory) or {}
     except UsageError:
-        return False  # a training directory's damaged record: training rewrites it
+        return {}
+
+
+def _trained_on_ascend(directory):
+    """Whether a run directory's record says it was trained on Ascend, whose NPUEstimator saver
+    writes model.ckpt-0, the initial weights, when the session starts (an imported directory's
+    model.ckpt-0 is its weights, and other backends never write one)."""
+    record = _record(directory)
+    return record.get('device') == 'npu' and 'imported_from' not in record
 
 
 def _without_session_start(listed, directory):
-    """The checkpoints of a training directory but model.ckpt-0: on Ascend, NPUEstimator's
-    saver writes the initial weights when the session starts, before any step."""
+    """The checkpoints of an Ascend training directory but model.ckpt-0, the initial weights
+    its saver wrote before the first step."""
     trained = [(step, prefix) for step, prefix in listed if step > 0]
     if len(trained) == len(listed):
         return listed
@@ -185,7 +195,7 @@ def _without_session_start(listed, directory):
 def evaluate_all(network, classifier, eval_input, config, runtime):
     """Evaluates every checkpoint in eval_dir (or the one prefix) and prints the table."""
     listed = checkpoints.list_checkpoints(config.eval_dir)
-    if os.path.isdir(config.eval_dir) and not _imported(config.eval_dir):
+    if os.path.isdir(config.eval_dir) and _trained_on_ascend(config.eval_dir):
         listed = _without_session_start(listed, config.eval_dir)
     shapes = model_shapes(network, config, runtime)
     for _, prefix in listed:
@@ -319,14 +329,16 @@ def run(network, config, runtime):
     start = None  # the step a training resumes from
     if config.mode != 'evaluate':
         if runtime.rank == 0:
-            if not _imported(config.log_dir):
+            if runtime.device == 'npu' and 'imported_from' not in _record(config.log_dir):
                 checkpoints.remove_session_start(config.log_dir)
             checkpoints.repair(config.log_dir)
-        start = checkpoints.latest_step(config.log_dir)
-    _prepare_device(config, runtime, resuming=start is not None)
-    if start is not None:  # the run directory's checkpoint must fit the model
-        checkpoints.check_fits(tf.train.latest_checkpoint(config.log_dir),
-                               model_shapes(network, config, runtime), config.network)
+        latest = tf.train.latest_checkpoint(config.log_dir)
+        if latest:  # the run directory's checkpoint must fit the model
+            start = checkpoints.step_of(latest)
+            checkpoints.check_fits(latest, model_shapes(network, config, runtime),
+                                   config.network)
+    # Step 0 resumes nothing (the initial weights; rank 0 may be removing them right now).
+    _prepare_device(config, runtime, resuming=bool(start))
     train_fn, eval_input = _input_fns(config, runtime)
     evaluator = None  # not built in --mode=train
     if eval_input:

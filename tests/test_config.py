@@ -312,6 +312,7 @@ def test_a_missing_or_damaged_record_is_named(record, flags, message, tmp_path):
     import train
     directory = tmp_path / 'ckpt'
     directory.mkdir()
+    (directory / 'model.ckpt-1.index').write_bytes(b'')  # checkpoints, never read here
     if record is not None:
         (directory / 'hparams.json').write_text(record)
     for mode in ('export', 'predict'):
@@ -328,3 +329,16 @@ def test_a_dataset_json_string_count_is_named(tmp_path):
         train.resolve_command_line(['train.py', '--data_dir=%s' % tmp_path], official.load_all())
     with pytest.raises(UsageError, match="--lr='nan' is not a finite number"):
         make_config(lr='nan')
+
+
+def test_export_of_a_missing_eval_dir_says_so(tmp_path):
+    import train
+    for mode in ('export', 'predict'):
+        with pytest.raises(UsageError, match='--eval_dir=%s/nope: no such checkpoint, checkpoint '
+                                             'directory or export' % tmp_path):
+            train.resolve_command_line(['train.py', '--mode=' + mode,
+                                        '--eval_dir=%s/nope' % tmp_path], official.load_all())
+    with pytest.raises(UsageError, match='is not a number'):
+        make_config(image_size=10 ** 400)
+    with pytest.raises(UsageError, match='is not a list of at most 100'):
+        make_config(data_dump_step='10\n')

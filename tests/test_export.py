@@ -242,7 +242,7 @@ def test_predict_agrees_with_evaluate(trained, tmp_path):
     assert exported.returncode == 0, exported.stderr
     # a directory from the checkpoint directory, a glob from the export
     for source, pattern in ((trained['log_dir'], images), (out, os.path.join(images, '*.jpg'))):
-        csv_path = str(tmp_path / 'predictions.csv')
+        csv_path = str(tmp_path / ('predictions_%s.csv' % os.path.basename(source)))
         result = run_train(['--mode=predict', '--eval_dir=' + source, '--images=' + pattern,
                             '--output=' + csv_path, '--batch_size=64'])
         assert result.returncode == 1, result.stderr

@@ -440,3 +440,15 @@ def test_readme_commands_on_one_ascend_device_in_a_clean_environment(release, de
     assert predicted.returncode == 0, predicted.stderr
     with open(predictions) as f:
         assert len(f.read().splitlines()) == 1 + 20  # a header, two images of each class
+
+
+def test_only_an_ascend_training_directory_hides_model_ckpt_0(tmp_path):
+    """Only NPUEstimator's saver writes model.ckpt-0 at session start: a directory trained
+    elsewhere, or imported weights, keep it as a checkpoint like any other."""
+    for device, imported, hidden in (('npu', False, True), ('cpu', False, False),
+                                     ('npu', True, False)):
+        directory = tmp_path / ('%s_%s' % (device, imported))
+        directory.mkdir()
+        record = dict(device=device, **({'imported_from': 'x.pth'} if imported else {}))
+        (directory / 'hparams.json').write_text(json.dumps(record))
+        assert trainer._trained_on_ascend(str(directory)) is hidden

@@ -230,3 +230,16 @@ def test_a_second_training_on_one_log_dir_stops_at_start(demo_dir, tmp_path):
         holder.wait()
     with run_lock.held(log_dir):
         pass
+
+
+def test_a_file_system_without_locks_runs_unlocked_and_says_so(tmp_path, monkeypatch):
+    import errno
+    from common import run_lock
+
+    def no_locks(handle, operation):
+        raise OSError(errno.ENOLCK, 'No locks available')
+
+    monkeypatch.setattr(run_lock.fcntl, 'flock', no_locks)
+    with run_lock.held(str(tmp_path)) as warning:
+        assert warning == ('warning: %s/.lock cannot be locked (No locks available): nothing '
+                           'stops a second training in this --log_dir' % tmp_path)
