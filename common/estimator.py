@@ -90,8 +90,8 @@ def npu_run_config(config, runtime, common):
     does not take is refused; the operator-compile cache, on by default, is left out there."""
     from npu_bridge.estimator.npu.npu_config import DumpConfig, NPURunConfig, ProfilingConfig
     paths = npu_switch_paths(config, runtime)
-    # No interval is 0 here: NPURunConfig turns None into every 100 steps, and ranks other than
-    # 0 would all save into the shared log_dir.
+    # "Never" is 0 here, not None: NPURunConfig turns None into every 100 steps, and the ranks
+    # other than 0 would all save into the shared log_dir.
     kwargs = dict(common, save_checkpoints_steps=common['save_checkpoints_steps'] or 0,
                   save_summary_steps=0, iterations_per_loop=config.iterations_per_loop,
                   enable_data_pre_proc=True, precision_mode=config.precision_mode,
