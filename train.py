@@ -42,15 +42,18 @@ def _op_error_line(error, data_dir):
     return 'error: %s: %s%s' % (type(error).__name__, first, hint)
 
 
-def _checkpoint_hparams(overrides):
-    """(directory, its hparams.json or None) of the model this run reads: --eval_dir's in the
-    modes that use a trained model, --restore_path's when fine-tuning; (None, None) else."""
+def _model_path(overrides):
+    """The model this run reads: --eval_dir in the modes that use a trained model (default
+    log_dir), --restore_path when fine-tuning; None else."""
     if overrides.get('mode') in config.MODEL_MODES:
-        path = overrides.get('eval_dir') or overrides.get('log_dir') or config.SCHEMA_BY_NAME[
+        return overrides.get('eval_dir') or overrides.get('log_dir') or config.SCHEMA_BY_NAME[
             'log_dir'].default
-    elif overrides.get('restore_path'):
-        path = overrides['restore_path']
-    else:
+    return overrides.get('restore_path')
+
+
+def _checkpoint_hparams(path):
+    """(directory, its hparams.json or None) of a model path; (None, None) for none."""
+    if path is None:
         return None, None
     directory = checkpoints.run_directory(path)
     return directory, runtime.read_hparams(directory)
@@ -74,13 +77,11 @@ def _network_of(command, directory, saved, networks):
 UNCHECKABLE = ('network', 'image_size', 'preprocessing')
 
 
-def _check_unrecorded(command, directory, saved):
+def _check_unrecorded(command, path, directory, saved):
     """Export and predict of checkpoints without hparams.json need those values as flags."""
     if saved is not None or command.demo or command.overrides.get('mode') not in (
             'export', 'predict'):
         return
-    path = command.overrides.get('eval_dir') or command.overrides.get('log_dir') or (
-        config.SCHEMA_BY_NAME['log_dir'].default)
     if not os.path.isdir(path) and not os.path.exists(path + '.index'):
         raise UsageError('--eval_dir=%s: no such checkpoint, checkpoint directory or export'
                          % path)
@@ -99,8 +100,9 @@ def resolve_command_line(argv, networks):
     user's."""
     command = config.parse_command_line(argv, networks)
     overrides = dict(command.overrides)
-    directory, saved = _checkpoint_hparams(overrides)
-    _check_unrecorded(command, directory, saved)
+    path = _model_path(overrides)
+    directory, saved = _checkpoint_hparams(path)
+    _check_unrecorded(command, path, directory, saved)
     network = _network_of(command, directory, saved, networks)
     if command.demo:
         below = demo.overrides(network)
