@@ -16,14 +16,16 @@ from absl import flags
 from common import optimizer, preprocessing, schedules
 from common.errors import UsageError
 
-# kind: int | float | bool | str | enum | list. flag=False: set by recipes only, no flag.
+# kind: int | float | bool | str | enum | list | int_list (length values, each within lower and
+# upper). flag=False: set by recipes only, no flag.
 Option = collections.namedtuple('Option', ['name', 'kind', 'default', 'help', 'choices',
-                                           'lower', 'upper', 'multiple_of', 'flag'])
+                                           'lower', 'upper', 'multiple_of', 'flag', 'length'])
 
 
 def option(name, kind, default, help_text, choices=None, lower=None, upper=None,
-           multiple_of=None, flag=True):
-    return Option(name, kind, default, help_text, choices, lower, upper, multiple_of, flag)
+           multiple_of=None, flag=True, length=None):
+    return Option(name, kind, default, help_text, choices, lower, upper, multiple_of, flag,
+                  length)
 
 
 MODES = ('train', 'evaluate', 'train_and_evaluate', 'export', 'predict')
@@ -191,12 +193,17 @@ def _check(opt, value, source):
         return None
     where = '--%s' % opt.name if source == 'overrides' else '%s: %s' % (source, opt.name)
     kind = opt.kind
-    if kind == 'list':
+    if kind in ('list', 'int_list'):
         if isinstance(value, str):
             value = [v for v in value.split(',') if v]
         if not isinstance(value, (list, tuple)):
             raise UsageError('%s=%r is not a list' % (where, value))
-        return tuple(str(v) for v in value)
+        if kind == 'list':
+            return tuple(str(v) for v in value)
+        if opt.length is not None and len(value) != opt.length:
+            raise UsageError('%s=%s must have %d values' % (where, ','.join(map(str, value)),
+                                                            opt.length))
+        return tuple(_check_number(opt, v, where, 'int') for v in value)
     if kind == 'bool':
         if not isinstance(value, bool):
             raise UsageError('%s=%r is not true or false' % (where, value))
@@ -206,6 +213,11 @@ def _check(opt, value, source):
         if kind == 'enum' and value not in opt.choices:
             raise UsageError('%s=%s is not one of: %s' % (where, value, ', '.join(opt.choices)))
         return value
+    return _check_number(opt, value, where, kind)
+
+
+def _check_number(opt, value, where, kind):
+    """An int or float option's value (or one value of an int_list) within its bounds."""
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError):
@@ -343,12 +355,13 @@ def define_flags(flag_values, options, network_names):
     for opt in options:
         if not opt.flag:
             continue
-        text = '%s (default %s)' % (opt.help, 'the recipe\'s' if opt.default is None
-                                    else opt.default)
+        default = ','.join(map(str, opt.default)) if isinstance(opt.default, tuple) else (
+            opt.default)
+        text = '%s (default %s)' % (opt.help, 'the recipe\'s' if default is None else default)
         kwargs = dict(flag_values=flag_values)
         if opt.kind == 'enum':
             flags.DEFINE_enum(opt.name, None, opt.choices, text, **kwargs)
-        elif opt.kind == 'list':
+        elif opt.kind in ('list', 'int_list'):
             flags.DEFINE_list(opt.name, None, text, **kwargs)
         elif opt.kind == 'bool':
             flags.DEFINE_bool(opt.name, None, text, **kwargs)

@@ -100,20 +100,24 @@ def _train_op(total_loss, config, runtime):
     return train_op
 
 
-def build(build_network, arguments=None, aux_loss_weight=0.0):
+def build(build_network, options=(), arguments=None, aux_loss_weight=0.0):
     """Returns an Estimator model_fn for the architecture `build_network`.
 
-    arguments(config, runtime, global_step, is_training) gives build_network's own keywords;
-    aux_loss_weight weighs the auxiliary head's cross-entropy in the training loss.
+    options: the network's own config.Option records, each given to build_network as the
+    keyword of its name; arguments(config, runtime, global_step, is_training) replaces those
+    whose value depends on the step (a drop-path schedule); aux_loss_weight weighs
+    the auxiliary head's cross-entropy in the training loss.
     """
 
     def model_fn(features, labels, mode, params):
         config, runtime = params['config'], params['runtime']
         is_training = mode == MODE_KEYS.TRAIN
         global_step = tf.compat.v1.train.get_or_create_global_step()
-        logits, end_points = build_network(
-            features['image'], is_training, config.num_classes,
-            **(arguments(config, runtime, global_step, is_training) if arguments else {}))
+        keywords = {o.name: getattr(config, o.name) for o in options}
+        if arguments:
+            keywords.update(arguments(config, runtime, global_step, is_training))
+        logits, end_points = build_network(features['image'], is_training, config.num_classes,
+                                           **keywords)
         logits = tf.cast(logits, tf.float32)
         if is_training and params.get('warm_start'):
             params['warm_start']()  # before weight averages copy the initial values

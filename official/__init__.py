@@ -2,6 +2,8 @@
 import collections
 import importlib
 
+from common import model_fn as common_model_fn
+
 NETWORK_NAMES = ('densenet121', 'shufflenet_v1', 'shufflenet_v2', 'vgg16', 'amoebanet_d')
 
 # build(images, is_training, num_classes, **options) -> (logits, end_points); recipe: plain
@@ -25,9 +27,24 @@ def load(name):
     hyper_param = part('hyper_param')
     recipe = dict(hyper_param.RECIPE, image_size=data_loader.IMAGE_SIZE,
                   preprocessing=data_loader.PREPROCESSING)
-    return Network(name, architecture.build, part('model').model_fn, recipe,
-                   tuple(getattr(hyper_param, 'OPTIONS', ())), architecture.CLASSIFIER_SCOPES,
-                   architecture.MIN_IMAGE_SIZE, getattr(architecture, 'MIN_IMAGE_SIZE_REASON', ''))
+    options = tuple(getattr(hyper_param, 'OPTIONS', ()))
+    return Network(name, architecture.build, model_fn_for(name, architecture.build, options),
+                   recipe, options, architecture.CLASSIFIER_SCOPES, architecture.MIN_IMAGE_SIZE,
+                   getattr(architecture, 'MIN_IMAGE_SIZE_REASON', ''))
+
+
+def model_fn_for(name, build, options):
+    """The common model_fn over `build`, given the network's options and what its model.py
+    changes, if it has one: arguments() (values that depend on the step) and the auxiliary
+    head's loss weight."""
+    try:
+        model = importlib.import_module('official.%s.model' % name)
+    except ModuleNotFoundError as e:
+        if e.name != 'official.%s.model' % name:
+            raise
+        model = None
+    return common_model_fn.build(build, options, getattr(model, 'arguments', None),
+                                 getattr(model, 'AUX_LOSS_WEIGHT', 0.0))
 
 
 def load_all():

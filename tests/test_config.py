@@ -71,6 +71,25 @@ def test_a_checkpoints_hparams_fix_what_its_weights_need(tmp_path):
     assert resolved('--mode=train', '--network=amoebanet_d').preprocessing == 'inception'
 
 
+def test_a_densenets_block_config_is_recorded_and_read_back(tmp_path):
+    """--block_config builds DenseNet-121's design at other depths; hparams.json records it as
+    a list and the modes that read the model take it back (as a tuple, like the flag's)."""
+    import train
+    cfg = make_config(block_config='1,2,3,4')
+    assert cfg.block_config == (1, 2, 3, 4) and make_config().block_config == (6, 12, 24, 16)
+    (tmp_path / runtime.HPARAMS_FILE).write_text(json.dumps(cfg.as_dict()))
+    assert json.loads((tmp_path / runtime.HPARAMS_FILE).read_text())['block_config'] == [
+        1, 2, 3, 4]
+    _, read = train.resolve_command_line(['train.py', '--mode=evaluate',
+                                          '--eval_dir=%s' % tmp_path], NETWORKS)
+    assert read.block_config == (1, 2, 3, 4)
+    with tf.Graph().as_default():
+        logits, end_points = official.load('densenet121').build(
+            tf.zeros([1, 32, 32, 3]), False, 10, block_config=read.block_config)
+        # stem 64, then +32 per layer and halved by each transition: 96 48 112 56 152 76 204
+        assert end_points['features'].shape.as_list() == [1, 204]
+
+
 def test_config_is_read_only():
     cfg = make_config()
     with pytest.raises(AttributeError, match='read-only'):
@@ -116,6 +135,12 @@ def test_a_bad_recipe_fails_when_resolved(recipe_change, message):
     ('densenet121', {'batch_size': 2.5}, '--batch_size=2.5 is not an integer'),
     ('densenet121', {'use_nesterov': 'no'}, "--use_nesterov='no' is not true or false"),
     ('densenet121', {'bogus': 1}, "overrides: unknown setting 'bogus'"),
+    ('densenet121', {'block_config': '1,1,1'}, '--block_config=1,1,1 must have 4 values'),
+    ('densenet121', {'block_config': '6,0,24,16'}, '--block_config=0 is below its minimum 1'),
+    ('densenet121', {'block_config': '6,x,24,16'}, "--block_config='x' is not a number"),
+    ('densenet121', {'block_config': '6,12,24,1.5'}, "--block_config='1.5' is not an integer"),
+    ('vgg16', {'block_config': '1,1,1,1'}, '--block_config does not apply to --network=vgg16 '
+                                           '(only to densenet121)'),
 ])
 def test_bad_overrides_fail_when_resolved(network, overrides, message):
     with pytest.raises(UsageError) as error:
@@ -257,7 +282,33 @@ def test_drop_path_flag_turns_drop_path_on():
                 cfg, runtime.fixed(cfg, total_steps=100),
                 tf.compat.v1.train.get_or_create_global_step(), True)
             assert (arguments['drop_path_keep_prob'] is not None) == present
-            assert (arguments['num_cells'], arguments['reduction_size']) == (3, 16)
+
+
+@pytest.mark.parametrize('network, given', [
+    ('amoebanet_d', dict(num_cells=3, reduction_size=16, drop_path_keep_prob=None)),
+    ('densenet121', dict(block_config=(1, 2, 3, 4))),
+    ('vgg16', dict(dropout=0.25)),
+    ('shufflenet_v2', {}),
+])
+def test_model_fn_gives_the_build_each_option_of_the_network(network, given):
+    """The registry's model_fn passes each declared option by its name (AmoebaNet's drop-path
+    keep probability as its schedule's value: None outside training)."""
+    record = official.load(network)
+    flags = {k: ','.join(map(str, v)) if isinstance(v, tuple) else v for k, v in given.items()
+             if v is not None}
+    cfg = make_config(network, num_classes=10, image_size=96, drop_path_keep_prob=0.5, **flags) \
+        if network == 'amoebanet_d' else make_config(network, num_classes=10, **flags)
+    calls = []
+
+    def recording_build(images, is_training, num_classes, **keywords):
+        calls.append(keywords)
+        return tf.zeros([1, num_classes]), {}
+
+    built = official.model_fn_for(network, recording_build, record.options)
+    with tf.Graph().as_default():
+        built({'image': tf.zeros([1, 8, 8, 3])}, None, tf.estimator.ModeKeys.PREDICT,
+              dict(config=cfg, runtime=runtime.fixed(cfg)))
+    assert calls == [given]
 
 
 def test_log_name_flag_names_the_log_file(tmp_path):

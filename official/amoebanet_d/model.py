@@ -1,9 +1,6 @@
-"""AmoebaNet-D's model_fn: the common one, with its size options, the drop-path schedule and
-the auxiliary head's loss weight (0.4, hard-coded in the reference)."""
+"""What AmoebaNet-D's model_fn changes in the common one (official.model_fn_for): the drop-path
+schedule and the auxiliary head's loss weight (0.4, hard-coded in the reference)."""
 import tensorflow as tf
-
-from common import model_fn as common_model_fn
-from official.amoebanet_d import amoebanet_d
 
 AUX_LOSS_WEIGHT = 0.4
 
@@ -15,14 +12,9 @@ def drop_path_schedule(global_step, final_keep_prob, total_steps):
 
 
 def arguments(config, runtime, global_step, is_training):
-    """build()'s keywords: sizes from the configuration; the keep probability of this step."""
+    """The keep probability of this step, in place of the option's final value."""
     keep_prob = None
     if is_training and config.drop_path_keep_prob < 1.0:
         keep_prob = drop_path_schedule(global_step, config.drop_path_keep_prob,
                                        runtime.total_steps)
-    return dict(num_cells=config.num_cells, reduction_size=config.reduction_size,
-                drop_path_keep_prob=keep_prob)
-
-
-model_fn = common_model_fn.build(amoebanet_d.build, arguments=arguments,
-                                 aux_loss_weight=AUX_LOSS_WEIGHT)
+    return dict(drop_path_keep_prob=keep_prob)
