@@ -22,14 +22,14 @@ import official
 from common import (backend, config, input_pipeline, optimizer, preprocessing,
                     runtime, trainer)
 
-NETWORK = 'shufflenet_v2'
+NETWORK = 'densenet121'  # with one layer per dense block (conftest.TINY)
 TRAIN_STEPS = 3
 
 
 def make_config(log_dir, rank_size):
     return config.resolve(official.load(NETWORK), dict(
         device='cpu', rank_size=rank_size, batch_size=16, image_size=32, num_classes=10,
-        log_dir=log_dir, display_every=10 ** 6))
+        block_config=(1, 1, 1, 1), log_dir=log_dir, display_every=10 ** 6))
 
 
 def make_runtime(cfg, where):
@@ -40,7 +40,8 @@ def make_runtime(cfg, where):
 
 def gradients(network, cfg, run, images, labels):
     """(loss, {variable name: gradient}) of the inference-mode forward pass; variables exist."""
-    logits, _ = network.build(tf.constant(images), False, cfg.num_classes)
+    logits, _ = network.build(tf.constant(images), False, cfg.num_classes,
+                              block_config=cfg.block_config)
     loss = tf.reduce_mean(tf.compat.v1.losses.softmax_cross_entropy(
         tf.one_hot(labels, cfg.num_classes), logits,
         label_smoothing=cfg.label_smoothing, reduction=tf.compat.v1.losses.Reduction.NONE))

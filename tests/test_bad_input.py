@@ -6,7 +6,7 @@ import pytest
 
 from common.errors import UsageError
 
-from conftest import SMALL, checkpoint_steps, run_train
+from conftest import SMALL, TINY, TINY_DENSENET, checkpoint_steps, run_train
 
 
 def _copy_demo(demo_dir, target, splits=('train', 'validation')):
@@ -47,7 +47,7 @@ CASES = {
     'train_steps_in_train_and_evaluate': (['--data_dir={demo}', '--max_train_steps=5'],
                                           ['--max_train_steps is for --mode=train']),
     'corrupt_shard': (['--data_dir={corrupt}'], ['corrupt TFRecord file', 'train-00001-of-00004']),
-    'diverging_loss': (['--data_dir={demo}', '--network=shufflenet_v2', '--lr=1e30'],
+    'diverging_loss': (['--data_dir={demo}', '--lr=1e30'],
                        ['the training loss became NaN (diverged); lower --lr']),
     'option_of_another_network': (['--data_dir={demo}', '--num_cells=3'],
                                   ['--num_cells does not apply to --network=densenet121']),
@@ -90,7 +90,9 @@ def test_start_up_errors(case, demo_dir, tmp_path, capsys):
             f.seek(5000)
             f.write(b'\xff' * 64)  # breaks a record's CRC
     log_dir = str(tmp_path / 'out')
-    args = [a.format(**paths) for a in args] + SMALL
+    # the default network at its small size, another one at full depth
+    size = SMALL if any(a.startswith('--network=') for a in args) else TINY
+    args = [a.format(**paths) for a in args] + size
     if case in IN_A_PROCESS:
         result = _run(args, log_dir)
     else:
@@ -122,8 +124,8 @@ def test_npu_requested_without_npu_bridge(demo_dir, tmp_path):
 def test_label_outside_num_classes_stops_training(demo_dir, tmp_path):
     """Demo labels are 1..10; with --num_classes=5 the first batch fails. Nothing is saved."""
     log_dir = str(tmp_path / 'out')
-    result = _run(['--network=shufflenet_v2', '--mode=train', '--max_train_steps=5',
-                   '--data_dir=' + demo_dir, '--num_classes=5', '--image_size=32'], log_dir)
+    result = _run(['--mode=train', '--max_train_steps=5', '--data_dir=' + demo_dir,
+                   '--num_classes=5', '--image_size=32'] + TINY_DENSENET, log_dir)
     assert_one_error_line(result, 'label out of range', 'tfrecord_tools.verify', code=1)
     assert checkpoint_steps(log_dir) == []
 
@@ -140,8 +142,8 @@ def test_undecodable_image_stops_training(tmp_path):
                 example = writer.make_example(b'not a jpeg', 8, 8, 1 + i % 10, 'x', 'x', 'x.jpg')
                 out.write(example.SerializeToString())
     log_dir = str(tmp_path / 'out')
-    result = _run(['--network=shufflenet_v2', '--mode=train', '--max_train_steps=5',
-                   '--batch_size=8', '--data_dir=' + data_dir] + SMALL, log_dir)
+    result = _run(['--mode=train', '--max_train_steps=5', '--batch_size=8',
+                   '--data_dir=' + data_dir] + TINY, log_dir)
     assert_one_error_line(result, 'image/encoded is not a JPEG image', code=1)
     assert checkpoint_steps(log_dir) == []
 
@@ -156,7 +158,7 @@ def test_unwritable_log_dir_and_bad_log_name(case, demo_dir, tmp_path):
         'log_name': (str(tmp_path / 'out'), ['--log_name=sub/dir/x.log'],
                      '--log_name=sub/dir/x.log must be a file name'),
     }[case]
-    result = _run(['--mode=train', '--max_train_steps=1', '--data_dir=' + demo_dir] + SMALL
+    result = _run(['--mode=train', '--max_train_steps=1', '--data_dir=' + demo_dir] + TINY
                   + extra, log_dir)
     assert_one_error_line(result, fragment)
 

@@ -13,7 +13,7 @@ import tensorflow as tf
 import official
 from common import backend, rank_table
 from common.errors import UsageError
-from conftest import FAKE_NPU, ROOT, checkpoint_steps, table_rows, train_lines
+from conftest import FAKE_NPU, ROOT, TINY, checkpoint_steps, table_rows, train_lines
 
 sys.path.insert(0, os.path.join(ROOT, 'tests'))
 import horovod_worker
@@ -212,7 +212,7 @@ def test_two_horovod_ranks_average_gradients_and_stay_identical(demo_dir, tmp_pa
     assert len(trained) == 170
     for key in trained:
         np.testing.assert_array_equal(ranks[0][key], ranks[1][key], err_msg=key)
-    kernel = 'shufflenet_v2/conv1/kernel'
+    kernel = 'densenet121/conv0/kernel'
     assert not np.allclose(ranks[0]['trained/' + kernel], ranks[0]['initial/' + kernel])
 
 
@@ -220,9 +220,9 @@ def test_run_8p_with_two_horovod_processes(demo_dir, tmp_path):
     """Only rank 0 writes checkpoints, summaries, hparams.json and log lines; epochs, FPS and
     the evaluation are global; a second start of the finished run exits cleanly on all ranks."""
     env = dict(os.environ, PYTHON=sys.executable, RESULT_ROOT=str(tmp_path), RANK_SIZE='2')
-    args = ['bash', os.path.join(ROOT, 'scripts', 'run_8p.sh'), '--network=shufflenet_v2',
-            '--data_dir=' + demo_dir, '--num_classes=10', '--image_size=32', '--max_epochs=1',
-            '--batch_size=16', '--display_every=22', '--save_checkpoints_steps=22']
+    args = ['bash', os.path.join(ROOT, 'scripts', 'run_8p.sh'), '--data_dir=' + demo_dir,
+            '--max_epochs=1', '--batch_size=16', '--display_every=22',
+            '--save_checkpoints_steps=22'] + TINY
     result = subprocess.run(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, universal_newlines=True, timeout=900)
     assert result.returncode == 0, result.stdout

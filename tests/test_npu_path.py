@@ -18,7 +18,7 @@ import official
 from common import (backend, checkpoints, estimator, hooks, optimizer, runtime,
                     trainer)
 from common.errors import UsageError
-from conftest import (FAKE_NPU, NPU_JOB_VARIABLES, SMALL, checkpoint_steps,
+from conftest import (FAKE_NPU, NPU_JOB_VARIABLES, TINY, checkpoint_steps,
                       make_config, run_train, table_rows, train_lines)
 
 RELEASES = ('r1.2.0', 'master')
@@ -404,7 +404,7 @@ def test_readme_commands_on_one_ascend_device_in_a_clean_environment(release, de
     model.ckpt-0 when the session starts; evaluation leaves it out, and the run's record of
     evaluations holds only trained steps. The loss-scale variables are the real names."""
     log_dir = str(tmp_path / 'npu')
-    common = ['--device=npu', '--network=shufflenet_v2', '--data_dir=' + demo_dir] + SMALL
+    common = ['--device=npu', '--data_dir=' + demo_dir] + TINY
     result = run_train(common + ['--mode=train_and_evaluate', '--max_epochs=1',
                                  '--batch_size=32', '--iterations_per_loop=4',
                                  '--display_every=8', '--log_dir=' + log_dir], npu=release)

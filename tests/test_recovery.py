@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from common import input_pipeline
-from conftest import SMALL, checkpoint_steps, run_train, table_rows
+from conftest import SMALL, TINY, checkpoint_steps, run_train, table_rows
 
 
 def _copy_checkpoints(source, target, with_index=True):
@@ -106,7 +106,10 @@ def test_checkpoint_of_another_model_is_named(flags, with_hparams, message, trai
     if not with_hparams:
         log_dir = _copy_checkpoints(log_dir, tmp_path / 'bare')
         os.remove(os.path.join(log_dir, 'hparams.json'))
-    args = _args(trained, '--num_classes') + ['--log_dir=' + log_dir]
+    # another network is named without the small DenseNet's option
+    left_out = ('--num_classes',) + (('--block_config',) if flags[0].startswith('--network')
+                                     else ())
+    args = _args(trained, *left_out) + ['--log_dir=' + log_dir]
     result = run_train(['--mode=evaluate'] + args + flags)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -136,9 +139,8 @@ def test_data_loss_during_training_names_the_shard(demo_dir, tmp_path):
         f.seek(5000)
         f.write(b'\xff' * 64)
     os.utime(victim, (stat.st_atime, stat.st_mtime))
-    result = run_train(['--network=shufflenet_v2', '--mode=train', '--max_train_steps=200',
-                        '--data_dir=' + data_dir,
-                        '--log_dir=' + str(tmp_path / 'out')] + SMALL)
+    result = run_train(['--mode=train', '--max_train_steps=200', '--data_dir=' + data_dir,
+                        '--log_dir=' + str(tmp_path / 'out')] + TINY)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -181,7 +183,7 @@ def test_a_checkpoint_that_vanishes_during_evaluation_is_a_skipped_row(trained, 
     from conftest import make_config
     log_dir = _copy_checkpoints(trained['log_dir'], tmp_path / 'run')
     cfg = make_config(mode='evaluate', eval_dir=log_dir, log_dir=log_dir, num_classes=10,
-                      image_size=32)
+                      image_size=32, block_config='1,1,1,1')
     hooks.setup_logging(None, None, 0)
 
     class DeletingEvaluator:

@@ -3,7 +3,7 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT, table_rows
+from conftest import ROOT, TINY, table_rows
 
 
 def _bash(script, args, env):
@@ -14,9 +14,8 @@ def _bash(script, args, env):
 
 
 def test_run_1p_trains_and_reports(demo_dir, tmp_path):
-    result = _bash('run_1p.sh', ['--network=shufflenet_v2', '--data_dir=' + demo_dir,
-                                 '--num_classes=10', '--image_size=32', '--mode=train',
-                                 '--max_train_steps=6', '--display_every=3'],
+    result = _bash('run_1p.sh', ['--data_dir=' + demo_dir, '--mode=train',
+                                 '--max_train_steps=6', '--display_every=3'] + TINY,
                    dict(RESULT_ROOT=str(tmp_path), DEVICE_ID='3'))
     assert result.returncode == 0, result.stdout
     out_dir = tmp_path / '1p' / '3'
@@ -28,9 +27,8 @@ def test_run_1p_trains_and_reports(demo_dir, tmp_path):
     assert float(lines[-3].split(':')[1]) > 0
     assert lines[-2].startswith('E2E Training Duration sec : ')
     # A second run trains nothing: it must not report the first run's figure.
-    again = _bash('run_1p.sh', ['--network=shufflenet_v2', '--data_dir=' + demo_dir,
-                                '--num_classes=10', '--image_size=32', '--mode=train',
-                                '--max_train_steps=6'],
+    again = _bash('run_1p.sh', ['--data_dir=' + demo_dir, '--mode=train',
+                                '--max_train_steps=6'] + TINY,
                   dict(RESULT_ROOT=str(tmp_path), DEVICE_ID='3'))
     assert again.returncode == 0, again.stdout
     assert 'training already finished' in again.stdout
