@@ -45,7 +45,7 @@ def random_checkpoint(network, directory, image_size):
         size = cfg.image_size
         network.model_fn({'image': tf.compat.v1.placeholder(tf.float32, [1, size, size, 3])},
                          None, tf.estimator.ModeKeys.PREDICT,
-                         dict(config=cfg, runtime=runtime.fixed(cfg)))
+                         dict(config=cfg))
         session.run(tf.compat.v1.global_variables_initializer())
         saver = tf.compat.v1.train.Saver(model_fn.model_variables() + [
             tf.compat.v1.train.get_global_step()])

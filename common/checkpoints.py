@@ -183,12 +183,10 @@ def _excluded(name, scopes):
     return any(name == s.rstrip('/') or name.startswith(s.rstrip('/') + '/') for s in scopes)
 
 
-def warm_start(path, exclude, variables):
-    """Initializes `variables` (the model's) from checkpoint `path`, except `exclude` scopes.
-
-    Called by model_fn once the network is built and before the optimizer and the weight
-    averages create their variables: batch-norm moving statistics come along, momentum
-    starts fresh and averages start from the restored values.
+def warm_start(path, exclude, variables, averages=None):
+    """Initializes `variables` (the model's) from checkpoint `path`, except `exclude` scopes:
+    batch-norm moving statistics come along; optimizer slots start fresh. averages: {model
+    variable name: its weight average's variable}, which start from the restored values.
     """
     stored = dict(tf.train.list_variables(path))
     assignment, skipped = {}, []
@@ -206,6 +204,9 @@ def warm_start(path, exclude, variables):
                              % (path, name, list(stored[name]), var.shape.as_list()))
         assignment[name] = var
     tf.compat.v1.train.init_from_checkpoint(path, assignment)
+    shadows = {name: (averages or {})[name] for name in assignment if name in (averages or {})}
+    if shadows:  # a checkpoint name maps to one variable a call
+        tf.compat.v1.train.init_from_checkpoint(path, shadows)
     log.info('restored %d variables (weights and batch-norm statistics) from %s',
              len(assignment), path)
     log.info('not restored (--restore_exclude=%s): %s', ','.join(exclude),

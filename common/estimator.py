@@ -1,6 +1,6 @@
 """The Estimator for the backend: NPUEstimator + NPURunConfig on Ascend, tf.estimator elsewhere.
 
-Both get the same model_fn, params ({'config', 'runtime', 'warm_start'}, model_fn.py) and
+Both get the same model_fn, params ({'config', 'runtime'}, model_fn.py) and
 checkpoint settings (model.ckpt-N, keep 5).
 """
 import inspect
@@ -46,12 +46,12 @@ def session_config(runtime):
     return config
 
 
-def build(model_fn, config, runtime, for_evaluation=False, warm_start=None):
-    """The Estimator for the runtime's device; warm_start: see model_fn.py."""
+def build(model_fn, config, runtime, for_evaluation=False):
+    """The Estimator for the runtime's device."""
     chief = runtime.rank == 0
     # All ranks share log_dir: only rank 0 writes checkpoints and summaries there.
     model_dir = _model_dir(config, runtime, for_evaluation)
-    params = dict(config=config, runtime=runtime, warm_start=warm_start)
+    params = dict(config=config, runtime=runtime)
     common = dict(model_dir=model_dir, tf_random_seed=config.seed,
                   save_checkpoints_steps=runtime.save_checkpoints_steps if chief else None,
                   save_checkpoints_secs=None, session_config=session_config(runtime),

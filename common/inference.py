@@ -57,7 +57,7 @@ def build(network, config, batch_size=None, encoded=True):
         images = tf.compat.v1.placeholder(tf.float32, [batch_size, size, size, 3], INPUT)
     inputs['images'] = images
     spec = network.model_fn({'image': images}, None, tf.estimator.ModeKeys.PREDICT,
-                            dict(config=config, runtime=runtime.fixed(config)))
+                            dict(config=config))
     logits = spec.predictions['logits']
     probabilities = tf.nn.softmax(logits)
     scores, classes = tf.nn.top_k(probabilities, min(config.top_k, config.num_classes))

@@ -3,9 +3,8 @@ predictions. It only models: hooks, savers and warm starts are the trainer's (co
 
 A network supplies build(images, is_training, num_classes, **arguments) -> (logits, end_points)
 (end_points may hold 'aux_logits' of an auxiliary head). The Estimator's params are
-{'config': Config, 'runtime': Runtime, 'warm_start': None or a function the trainer gives,
-called once the model's variables exist}. The training graph names the tensors the log line
-reads (TRAINING_TENSORS).
+{'config': Config, 'runtime': Runtime}; prediction needs no runtime. The training graph names
+the tensors the log line reads (TRAINING_TENSORS).
 """
 import tensorflow as tf
 
@@ -110,7 +109,7 @@ def build(build_network, options=(), arguments=None, aux_loss_weight=0.0):
     """
 
     def model_fn(features, labels, mode, params):
-        config, runtime = params['config'], params['runtime']
+        config, runtime = params['config'], params.get('runtime')
         is_training = mode == MODE_KEYS.TRAIN
         global_step = tf.compat.v1.train.get_or_create_global_step()
         keywords = {o.name: getattr(config, o.name) for o in options}
@@ -119,8 +118,6 @@ def build(build_network, options=(), arguments=None, aux_loss_weight=0.0):
         logits, end_points = build_network(features['image'], is_training, config.num_classes,
                                            **keywords)
         logits = tf.cast(logits, tf.float32)
-        if is_training and params.get('warm_start'):
-            params['warm_start']()  # before weight averages copy the initial values
         predictions = {'classes': tf.argmax(logits, 1, output_type=tf.int32),
                        'probabilities': tf.nn.softmax(logits), 'logits': logits}
         if mode == MODE_KEYS.PREDICT:

@@ -23,14 +23,17 @@ def _describe_device(config, runtime):
         runtime.device, runtime.rank, runtime.rank_size, config.precision_mode)
 
 
-def with_training_hooks(network_model_fn, config, runtime):
-    """network_model_fn with the training log line, rank 0's broadcast and (off Ascend,
-    rank 0) the checkpoint saver attached to its training spec."""
+def for_training(network_model_fn, config, runtime, warm_start_from=None):
+    """network_model_fn with what training adds to its training spec: the log line, rank 0's
+    broadcast, (off Ascend, rank 0) the checkpoint saver, and the warm start from checkpoint
+    prefix warm_start_from (--restore_path)."""
 
     def attached(features, labels, mode, params):
         spec = network_model_fn(features, labels, mode, params)
         if mode != tf.estimator.ModeKeys.TRAIN:
             return spec
+        if warm_start_from:
+            _warm_start(warm_start_from, config.restore_exclude)
         graph = tf.compat.v1.get_default_graph()
         tensors = {k: graph.get_tensor_by_name(v) for k, v in model_fn.TRAINING_TENSORS.items()}
         with tf.control_dependencies([spec.train_op]):
@@ -53,16 +56,14 @@ def with_training_hooks(network_model_fn, config, runtime):
     return attached
 
 
-def warm_start_fn(config, runtime, start):
-    """The warm start from --restore_path for model_fn, or None: a run that resumes from its
-    own checkpoint (at step `start`) skips it (its checkpoint wins)."""
-    if not runtime.restore_prefix or start is not None:
-        return None
-    return functools.partial(_warm_start, runtime.restore_prefix, config.restore_exclude)
-
-
 def _warm_start(prefix, exclude):
-    checkpoints.warm_start(prefix, exclude, model_fn.model_variables())
+    """The model's variables from checkpoint `prefix`; their weight averages, made by the
+    model_fn already, start from the same values."""
+    variables = model_fn.model_variables()
+    named = {v.op.name: v for v in tf.compat.v1.global_variables()}
+    averages = {v.op.name: named[v.op.name + checkpoints.AVERAGE_SUFFIX] for v in variables
+                if v.op.name + checkpoints.AVERAGE_SUFFIX in named}
+    checkpoints.warm_start(prefix, exclude, variables, averages)
 
 
 # The evaluation input: its input_fn, the steps that read every record once, and their number.
@@ -88,13 +89,13 @@ def _input_fns(config, runtime):
     return train_fn, eval_input
 
 
-def model_shapes(network, config, runtime):
+def model_shapes(network, config):
     """{variable name: shape} of the model as evaluation builds it (a scratch graph)."""
     with tf.Graph().as_default():
         size = config.image_size
         images = tf.compat.v1.placeholder(tf.float32, [1, size, size, 3])
         network.model_fn({'image': images}, None, tf.estimator.ModeKeys.PREDICT,
-                         dict(config=config, runtime=runtime))
+                         dict(config=config))
         return {v.op.name: v.shape.as_list() for v in model_fn.model_variables()}
 
 
@@ -197,7 +198,7 @@ def evaluate_all(network, classifier, eval_input, config, runtime):
     listed = checkpoints.list_checkpoints(config.eval_dir)
     if os.path.isdir(config.eval_dir) and _trained_on_ascend(config.eval_dir):
         listed = _without_session_start(listed, config.eval_dir)
-    shapes = model_shapes(network, config, runtime)
+    shapes = model_shapes(network, config)
     for _, prefix in listed:
         try:
             checkpoints.check_fits(prefix, shapes, config.network)
@@ -335,7 +336,7 @@ def run(network, config, runtime):
         latest = tf.train.latest_checkpoint(config.log_dir)
         if latest:  # the run directory's checkpoint must fit the model
             start = checkpoints.step_of(latest)
-            checkpoints.check_fits(latest, model_shapes(network, config, runtime),
+            checkpoints.check_fits(latest, model_shapes(network, config),
                                    config.network)
     # Step 0 resumes nothing (the initial weights; rank 0 may be removing them right now).
     _prepare_device(config, runtime, resuming=bool(start))
@@ -346,7 +347,8 @@ def run(network, config, runtime):
     if config.mode == 'evaluate':
         evaluate_all(network, evaluator, eval_input, config, runtime)
     else:
-        classifier = estimator.build(with_training_hooks(network.model_fn, config, runtime),
-                                     config, runtime,
-                                     warm_start=warm_start_fn(config, runtime, start))
+        # a run that resumes from its own checkpoint skips --restore_path (its checkpoint wins)
+        warm_start_from = runtime.restore_prefix if start is None else None
+        classifier = estimator.build(
+            for_training(network.model_fn, config, runtime, warm_start_from), config, runtime)
         train(classifier, evaluator, train_fn, eval_input, config, runtime, start)

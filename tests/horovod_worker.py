@@ -76,7 +76,7 @@ def main(out_dir, data_dir):
         tf.compat.v1.set_random_seed(100 + where.rank)  # different initial values per rank
         features, labels = tf.compat.v1.data.make_one_shot_iterator(input_pipeline.train_dataset(
             files, train_pp, cfg, where.rank, where.size)).get_next()
-        model_fn = trainer.with_training_hooks(network.model_fn, cfg, run)
+        model_fn = trainer.for_training(network.model_fn, cfg, run)
         spec = model_fn(features, labels, tf.estimator.ModeKeys.TRAIN,
                         dict(config=cfg, runtime=run))
         with tf.compat.v1.train.MonitoredSession(hooks=spec.training_hooks) as sess:

@@ -307,7 +307,7 @@ def test_model_fn_gives_the_build_each_option_of_the_network(network, given):
     built = official.model_fn_for(network, recording_build, record.options)
     with tf.Graph().as_default():
         built({'image': tf.zeros([1, 8, 8, 3])}, None, tf.estimator.ModeKeys.PREDICT,
-              dict(config=cfg, runtime=runtime.fixed(cfg)))
+              dict(config=cfg))
     assert calls == [given]
 
 

@@ -50,7 +50,7 @@ def make_checkpoint(directory, name, averages, data_dir):
     cfg = make_config(name, mode='evaluate', num_classes=10, image_size=size, data_dir=data_dir,
                       **options)
     rng = np.random.RandomState(1)
-    values = _randomized(trainer.model_shapes(official.load(name), cfg, runtime.fixed(cfg)), rng)
+    values = _randomized(trainer.model_shapes(official.load(name), cfg), rng)
     if averages:
         values.update({k + '/ExponentialMovingAverage': x * rng.uniform(0.8, 1.2, x.shape).astype(
             np.float32) for k, x in list(values.items())})

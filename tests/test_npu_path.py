@@ -270,7 +270,7 @@ def test_two_ranks_broadcast_each_variable_once(npu, job, tmp_path):
     cfg = make_config('shufflenet_v2', num_classes=10, image_size=32, log_dir=str(tmp_path))
     rank0 = NPU._replace(rank_size=2)
     assert backend.broadcast_hooks(rank0) == []
-    classifier = estimator.build(trainer.with_training_hooks(network.model_fn, cfg, rank0), cfg,
+    classifier = estimator.build(trainer.for_training(network.model_fn, cfg, rank0), cfg,
                                  rank0)
     with tf.Graph().as_default() as graph:
         tf.compat.v1.train.get_or_create_global_step()
@@ -291,7 +291,7 @@ def test_two_ranks_broadcast_each_variable_once(npu, job, tmp_path):
         assert len(broadcasts) > 100
         assert any(isinstance(h, npu.npu_hook.NPUCheckpointSaverHook) for h in spec.training_hooks)
     rank1 = rank0._replace(rank=1)  # saves nothing: no saver at all
-    classifier = estimator.build(trainer.with_training_hooks(network.model_fn, cfg, rank1), cfg,
+    classifier = estimator.build(trainer.for_training(network.model_fn, cfg, rank1), cfg,
                                  rank1)
     with tf.Graph().as_default():
         tf.compat.v1.train.get_or_create_global_step()

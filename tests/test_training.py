@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 import official
-from common import checkpoints, hooks, model_fn, runtime
+from common import checkpoints, hooks, model_fn, runtime, trainer
 from conftest import (ROOT, SMALL, TINY, TINY_DENSENET, checkpoint_steps, make_config, run_train,
                       table_rows, train_lines)
 from test_schedules_and_hooks import cosine_lr
@@ -131,6 +131,34 @@ def test_fine_tune_restores_weights_and_bn_statistics(trained, tmp_path):
     old, new = before.get_tensor(name), after.get_tensor(name)
     assert np.abs(new - old).mean() < 0.5 * np.abs(old).mean()
     assert after.get_tensor('densenet121/classifier/kernel').shape == (68, 12)
+
+
+def test_fine_tuning_starts_the_weight_averages_from_the_restored_weights(trained, tmp_path):
+    """The trainer's warm start (for_training, in-process): with --moving_average_decay each
+    average starts from its variable's value, the restored one where it was restored."""
+    cfg = make_config(mode='train', num_classes=10, image_size=32, block_config='1,1,1,1',
+                      moving_average_decay=0.99, log_dir=str(tmp_path))
+    run = runtime.fixed(cfg, steps_per_epoch=44, total_steps=100)
+    prefix = os.path.join(trained['log_dir'], 'model.ckpt-176')
+    training = trainer.for_training(official.load('densenet121').model_fn, cfg, run,
+                                    warm_start_from=prefix)
+    with tf.Graph().as_default():
+        training({'image': tf.zeros([2, 32, 32, 3])}, tf.zeros([2], tf.int32),
+                 tf.estimator.ModeKeys.TRAIN, dict(config=cfg, runtime=run))
+        named = {v.op.name: v for v in tf.compat.v1.global_variables()}
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            values = session.run(named)
+    stored = tf.train.load_checkpoint(prefix)
+    models = [name for name in values if name + '/ExponentialMovingAverage' in values]
+    assert len(models) == 66
+    for name in models:
+        np.testing.assert_array_equal(values[name + '/ExponentialMovingAverage'], values[name],
+                                      err_msg=name)
+        if not name.startswith('densenet121/classifier/'):
+            np.testing.assert_array_equal(values[name], stored.get_tensor(name), err_msg=name)
+    assert not np.array_equal(values['densenet121/classifier/kernel'],
+                              stored.get_tensor('densenet121/classifier/kernel'))
 
 
 def test_fine_tune_mismatch_names_variable_and_shapes(trained, tmp_path):
