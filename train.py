@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 import official
-from common import (checkpoints, config, demo, export, hooks, input_pipeline,
+from common import (checkpoints, config, demo, export, input_pipeline, logs,
                     predict, records, report, run_lock, runtime, trainer)
 from common.errors import UsageError
 
@@ -134,7 +134,7 @@ def main(argv):
             return 0
         network = official.load(cfg.network)
         if cfg.mode in ('export', 'predict'):  # no data, no run directory: console only
-            hooks.setup_logging(None, None, 0)
+            logs.setup_logging(None, None, 0)
             if cfg.mode == 'export':
                 export.run(network, cfg)
                 return 0
@@ -144,9 +144,9 @@ def main(argv):
         # anything is written there (evaluation only reads it).
         training = cfg.mode != 'evaluate' and run.rank == 0
         with run_lock.held(cfg.log_dir) if training else contextlib.nullcontext() as warning:
-            hooks.setup_logging(cfg.log_dir, cfg.log_name, run.rank)
+            logs.setup_logging(cfg.log_dir, cfg.log_name, run.rank)
             if warning:
-                hooks.log.warning(warning)
+                logs.log.warning(warning)
             if cfg.seed is not None:
                 random.seed(cfg.seed)
                 np.random.seed(cfg.seed)

@@ -23,7 +23,7 @@ from absl import app, flags
 
 import official
 from benchmarks.environment import tf_distribution
-from common import checkpoints, config, export, hooks, model_fn, runtime
+from common import checkpoints, config, export, logs, model_fn, runtime
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('network', 'densenet121', official.NETWORK_NAMES, 'Network to measure.')
@@ -100,7 +100,7 @@ def onnx_runner(export_dir):
 def main(argv):
     del argv
     tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.FATAL)  # tf2onnx's notes too
-    hooks.setup_logging(None, None, 0)
+    logs.setup_logging(None, None, 0)
     network = official.load(FLAGS.network)
     if FLAGS.eval_dir and FLAGS.image_size:
         print('error: --image_size is for random weights; --eval_dir\'s checkpoint has its own',

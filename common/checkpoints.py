@@ -9,7 +9,7 @@ import time
 import tensorflow as tf
 
 from common.errors import UsageError
-from common.hooks import log
+from common.logs import log
 
 _STEP = re.compile(r'model\.ckpt-(\d+)$')
 # A weight average's name in a checkpoint: the variable's name + this (tf.train's EMA).

@@ -22,7 +22,7 @@ import tensorflow as tf
 from common import inference, model_fn, preprocessing, runtime, staging
 from common.config import EXPORT_FORMATS
 from common.errors import UsageError
-from common.hooks import log
+from common.logs import log
 
 SAVED_MODEL = 'saved_model'
 FROZEN_GRAPH = 'frozen_graph.pb'

@@ -1,42 +1,17 @@
-"""The training log line (seed format) and the rank-0 logger it writes to.
+"""The training hooks: the log line (seed format) and the checkpoint saver.
 
 FPS is images actually processed divided by wall time: the global step's advance times the
 global batch. On Ascend one Session.run covers iterations_per_loop steps, and the step's
 advance accounts for that by itself.
 """
-import logging
-import os
-import sys
 import time
 
 import tensorflow as tf
 
-from common import run_lock
-from common.errors import UsageError
+from common.logs import log
 
-LOGGER_NAME = 'ascend_zoo'
 TRAIN_LINE = 'step:%6i  epoch:%5.1f  FPS:%7.1f  loss:%6.3f  total_loss:%6.3f  lr:%7.5f'
 SUMMARY_LINE = 'train_performance: images/sec=%.1f images=%d seconds=%.1f'
-
-log = logging.getLogger(LOGGER_NAME)
-
-
-def setup_logging(log_dir, log_name, rank):
-    """Rank 0 logs to stdout and <log_dir>/<log_name> (stdout only when log_dir is None);
-    other ranks log only errors."""
-    log.handlers[:] = []
-    log.propagate = False
-    log.setLevel(logging.INFO if rank == 0 else logging.ERROR)
-    handlers = [logging.StreamHandler(sys.stdout)]
-    if rank == 0 and log_dir is not None:
-        try:
-            os.makedirs(log_dir, exist_ok=True)
-            handlers.append(logging.FileHandler(os.path.join(log_dir, log_name)))
-        except OSError as e:
-            raise UsageError(run_lock.UNWRITABLE % (log_dir, e.strerror or e)) from None
-    for handler in handlers:
-        handler.setFormatter(logging.Formatter('%(message)s'))
-        log.addHandler(handler)
 
 
 class CheckpointSaver(tf.estimator.CheckpointSaverHook):

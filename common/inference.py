@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from common import checkpoints, model_fn, preprocessing, records, runtime
 from common.errors import UsageError
-from common.hooks import log
+from common.logs import log
 
 INPUT = 'input'
 ENCODED = 'encoded_images'

@@ -19,7 +19,7 @@ from PIL import Image
 
 from common import checkpoints, export, images, inference, runtime
 from common.errors import UsageError
-from common.hooks import log
+from common.logs import log
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif')
 EXIT_SOME_FAILED = 1

@@ -6,7 +6,7 @@ import time
 
 import tensorflow as tf
 
-from common.hooks import log
+from common.logs import log
 
 TABLE_HEADER = ' step  epoch  top1    top5     loss   checkpoint_time(UTC)'
 TABLE_ROW = '{:5d}  {:5.1f}  {:5.3f}  {:6.2f}  {:6.2f}  {time}'

@@ -16,7 +16,7 @@ import socket
 from common.errors import UsageError
 
 LOCK_FILE = '.lock'
-# The one line for a --log_dir that cannot be written (hooks.setup_logging says it too).
+# The one line for a --log_dir that cannot be written (logs.setup_logging says it too).
 UNWRITABLE = 'cannot write in --log_dir=%s: %s; give a --log_dir where you can write'
 
 

@@ -16,7 +16,7 @@ import socket
 import tempfile
 
 from common.errors import UsageError
-from common.hooks import log
+from common.logs import log
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2

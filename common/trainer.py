@@ -11,7 +11,8 @@ from common import (backend, checkpoints, estimator, inference, input_pipeline, 
                     preprocessing, report)
 from common.config import command_line
 from common.errors import UsageError
-from common.hooks import CheckpointSaver, TrainLogHook, log
+from common.hooks import CheckpointSaver, TrainLogHook
+from common.logs import log
 from common.runtime import HPARAMS_FILE, read_hparams, train_targets
 
 

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import official
-from common import (config, hooks, input_pipeline, model_fn, optimizer, preprocessing, runtime,
+from common import (config, input_pipeline, logs, model_fn, optimizer, preprocessing, runtime,
                     schedules)
 from common.errors import UsageError
 from conftest import make_config
@@ -313,15 +313,15 @@ def test_model_fn_gives_the_build_each_option_of_the_network(network, given):
 
 def test_log_name_flag_names_the_log_file(tmp_path):
     cfg = from_flags('--log_name=my_run.log', '--log_dir=' + str(tmp_path))
-    hooks.setup_logging(cfg.log_dir, cfg.log_name, 0)
+    logs.setup_logging(cfg.log_dir, cfg.log_name, 0)
     try:
-        hooks.log.info('hello')
+        logs.log.info('hello')
     finally:
-        for handler in hooks.log.handlers:
+        for handler in logs.log.handlers:
             handler.close()
-        hooks.log.handlers[:] = []
+        logs.log.handlers[:] = []
     assert (tmp_path / 'my_run.log').read_text() == 'hello\n'
-    assert logging.getLogger(hooks.LOGGER_NAME) is hooks.log
+    assert logging.getLogger(logs.LOGGER_NAME) is logs.log
 
 
 @pytest.mark.parametrize('network, size', [('densenet121', 32), ('amoebanet_d', 72)])

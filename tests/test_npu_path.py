@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 import official
-from common import (backend, checkpoints, estimator, hooks, optimizer, runtime,
+from common import (backend, checkpoints, estimator, logs, optimizer, runtime,
                     trainer)
 from common.errors import UsageError
 from conftest import (FAKE_NPU, NPU_JOB_VARIABLES, TINY, checkpoint_steps,
@@ -308,7 +308,7 @@ def test_npu_warm_start_from_the_environment_is_said_or_refused(npu, job, tmp_pa
     log_dir = str(tmp_path / 'run')
     source = str(tmp_path / 'source')
     _save_checkpoint(os.path.join(source, 'model.ckpt'), 5)
-    hooks.setup_logging(None, None, 0)
+    logs.setup_logging(None, None, 0)
     job.setenv('RESTORE_FROM', source + '/model.ckpt-5')
     cfg = make_config(mode='train', log_dir=log_dir)
     trainer._prepare_device(cfg, NPU, resuming=False)
@@ -329,7 +329,7 @@ def test_npu_warm_start_from_the_environment_is_said_or_refused(npu, job, tmp_pa
 
 
 def test_npu_only_flags_are_said_once_off_ascend(capsys):
-    hooks.setup_logging(None, None, 0)
+    logs.setup_logging(None, None, 0)
     cfg = make_config(over_dump=True, profiling=True, op_select_implmode='high_performance')
     trainer._prepare_device(cfg, runtime.fixed(cfg), resuming=False)
     assert capsys.readouterr().out.splitlines() == [
@@ -348,7 +348,7 @@ def test_session_start_checkpoint_is_removed_before_a_rerun(tmp_path, capsys):
     """model.ckpt-0 alone (a run that failed before its first step) is removed, so the rerun
     starts afresh and warm-starts; beside a trained checkpoint it stays (evaluation leaves it
     out: the README commands' test)."""
-    hooks.setup_logging(None, None, 0)
+    logs.setup_logging(None, None, 0)
     run = str(tmp_path / 'run')
     _save_checkpoint(os.path.join(run, 'model.ckpt'), 0)
     assert checkpoint_steps(run) == [0]

@@ -179,12 +179,12 @@ def test_a_checkpoint_that_vanishes_during_evaluation_is_a_skipped_row(trained, 
     """A training with keep-5 deletes a listed checkpoint before evaluate reads it: a row says
     so and the table goes on (in-process: a stand-in Estimator that deletes it meanwhile)."""
     import official
-    from common import hooks, runtime, trainer
+    from common import logs, runtime, trainer
     from conftest import make_config
     log_dir = _copy_checkpoints(trained['log_dir'], tmp_path / 'run')
     cfg = make_config(mode='evaluate', eval_dir=log_dir, log_dir=log_dir, num_classes=10,
                       image_size=32, block_config='1,1,1,1')
-    hooks.setup_logging(None, None, 0)
+    logs.setup_logging(None, None, 0)
 
     class DeletingEvaluator:
         def evaluate(self, input_fn, steps, checkpoint_path):

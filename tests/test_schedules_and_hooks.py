@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from common import hooks, runtime, schedules
+from common import hooks, logs, runtime, schedules
 from conftest import make_config
 
 CONFIG = make_config(lr=0.1, T_max=4, batch_size=32)
@@ -70,8 +70,8 @@ def _run_hook(steps_per_run, seconds_per_step, display_every, runs):
                               display_every=display_every, clock=clock)
     hook._start = hook._last = hook._latest = (0, clock.now)
     logged = []
-    original = hooks.log.info
-    hooks.log.info = lambda fmt, *args: logged.append(args)
+    original = logs.log.info
+    logs.log.info = lambda fmt, *args: logged.append(args)
     try:
         step = 0
         for _ in range(runs):
@@ -80,7 +80,7 @@ def _run_hook(steps_per_run, seconds_per_step, display_every, runs):
             hook.after_run(None, _Values(dict(step=step, loss=1.0, total_loss=1.5, lr=0.1)))
         hook.end(None)
     finally:
-        hooks.log.info = original
+        logs.log.info = original
     return logged
 
 

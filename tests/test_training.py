@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 
 import official
-from common import checkpoints, hooks, model_fn, runtime, trainer
+from common import checkpoints, logs, model_fn, runtime, trainer
 from conftest import (ROOT, SMALL, TINY, TINY_DENSENET, checkpoint_steps, make_config, run_train,
                       table_rows, train_lines)
 from test_schedules_and_hooks import cosine_lr
@@ -223,7 +223,7 @@ def _check_fine_tuning_skips_the_classifier(network, flags, source, capsys):
     # The network's classifier scopes, declared once in its architecture module.
     scopes = ','.join(record.classifier_scopes)
     assert scopes.startswith(network + '/')
-    hooks.setup_logging(None, None, 0)
+    logs.setup_logging(None, None, 0)
     capsys.readouterr()
     with tf.Graph().as_default():
         record.model_fn({'image': tf.zeros([1, cfg.image_size, cfg.image_size, 3])}, None,

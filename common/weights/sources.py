@@ -1,5 +1,7 @@
-"""Reading a reference's tensors: torch .pth files (common/weights/pth.py) and TF checkpoints
-(tensorflow/tpu's), as names with shapes first, the tensors only once those are checked."""
+"""A reference's weight files: what each is (Source: where it is published, how it is read,
+what input its weights expect; each network's weights.py holds one), and reading its
+tensors: torch .pth files (common/weights/pth.py) and TF checkpoints (tensorflow/tpu's), as
+names with shapes first, the tensors only once those are checked."""
 import collections
 import os
 
@@ -7,6 +9,13 @@ import numpy as np
 
 from common.errors import UsageError
 from common.weights import pth
+
+# reference: who trained it; file_name, published_at: the file and where the reference
+# publishes it; top1: the reference's reported ImageNet top-1; kind: 'pth' | 'tf_checkpoint';
+# preprocessing: the zoo preprocessing (common/preprocessing.py) the weights expect;
+# background_class: class 0 of its classifier is a background class (1001 logits).
+Source = collections.namedtuple('Source', ['reference', 'file_name', 'published_at', 'top1',
+                                           'kind', 'preprocessing', 'background_class'])
 
 # shapes: {name: shape} as the file declares them, nothing read; arrays(names): (name, array)
 # of those tensors, read after the file's declared sizes are checked against theirs.

@@ -9,7 +9,7 @@ import re
 
 from common import checkpoints
 from common.weights import layouts
-from common.weights.source import Source
+from common.weights.sources import Source
 
 NETWORK = 'amoebanet_d'
 SOURCE = Source('tensorflow/tpu amoeba_net (AmoebaNet-D, N=6, F=256)',

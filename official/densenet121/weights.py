@@ -4,7 +4,7 @@ names are ours with '.' for '/', except the published file's old dense-layer nam
 import re
 
 from common.weights import mapping
-from common.weights.source import Source
+from common.weights.sources import Source
 
 NETWORK = 'densenet121'
 SOURCE = Source('torchvision', 'densenet121-a639ec97.pth', 'download.pytorch.org/models/', 74.434,

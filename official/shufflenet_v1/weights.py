@@ -5,7 +5,7 @@ shuffle is megvii's own order, so no channel is permuted."""
 import re
 
 from common.weights import mapping
-from common.weights.source import Source
+from common.weights.sources import Source
 from official.shufflenet_v1 import shufflenet_v1
 
 NETWORK = 'shufflenet_v1'

@@ -4,7 +4,7 @@ branch2]) and the shuffle (2 groups, torchvision's order) are the same in both."
 import re
 
 from common.weights import mapping
-from common.weights.source import Source
+from common.weights.sources import Source
 
 NETWORK = 'shufflenet_v2'
 SOURCE = Source('torchvision', 'shufflenetv2_x1-5666bf0f80.pth', 'download.pytorch.org/models/',

@@ -5,7 +5,7 @@ flatten to the zoo's NHWC one."""
 import re
 
 from common.weights import layouts, mapping
-from common.weights.source import Source
+from common.weights.sources import Source
 from official.vgg16 import vgg16
 
 NETWORK = 'vgg16'
