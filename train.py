@@ -136,10 +136,10 @@ def main(argv):
         if cfg.mode in ('export', 'predict'):  # no data, no run directory: console only
             logs.setup_logging(None, None, 0)
             if cfg.mode == 'export':
-                export.run(network, cfg)
+                export.export_model(network, cfg)
                 return 0
-            return predict.run(network, cfg)
-        run = runtime.build(cfg)
+            return predict.predict_images(network, cfg)
+        run = runtime.make_runtime(cfg)
         # Rank 0 of a training holds its run directory for the process's life, from before
         # anything is written there (evaluation only reads it).
         training = cfg.mode != 'evaluate' and run.rank == 0

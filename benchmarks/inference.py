@@ -116,7 +116,7 @@ def main(argv):
         overrides = dict(mode='export', eval_dir=source, export_dir=os.path.join(work, 'export'))
         cfg = config.resolve(network, overrides, checkpoint=runtime.read_hparams(
             checkpoints.run_directory(source)))
-        export.run(network, cfg)
+        export.export_model(network, cfg)
         _report(network, cfg)
     finally:
         shutil.rmtree(work)

@@ -46,7 +46,7 @@ def session_config(runtime):
     return config
 
 
-def build(model_fn, config, runtime, for_evaluation=False):
+def make_estimator(model_fn, config, runtime, for_evaluation=False):
     """The Estimator for the runtime's device."""
     chief = runtime.rank == 0
     # All ranks share log_dir: only rank 0 writes checkpoints and summaries there.

@@ -125,7 +125,7 @@ def frozen_graph_def(network, config, prefix):
     """The inference graph with checkpoint `prefix`'s weights as constants: placeholder
     `input` [None, S, S, 3] -> `logits`, `probabilities`."""
     with tf.Graph().as_default(), tf.compat.v1.Session() as session:
-        graph = inference.build(network, config, encoded=False)
+        graph = inference.build_graph(network, config, encoded=False)
         inference.restore(session, graph, prefix, config)
         graph_def = tf.compat.v1.graph_util.convert_variables_to_constants(
             session, session.graph.as_graph_def(), list(FROZEN_OUTPUTS))
@@ -145,7 +145,7 @@ def with_batch_size(graph_def, batch_size):
 
 def _write_saved_model(network, config, prefix, path):
     with tf.Graph().as_default(), tf.compat.v1.Session() as session:
-        graph = inference.build(network, config)
+        graph = inference.build_graph(network, config)
         inference.restore(session, graph, prefix, config)
         outputs = {k: tf.compat.v1.saved_model.build_tensor_info(v)
                    for k, v in graph.outputs.items()}
@@ -223,7 +223,7 @@ def atc_command(config, batch_size):
     return '\n'.join(lines) + '\n'
 
 
-def run(network, config):
+def export_model(network, config):
     """Exports --eval_dir's newest checkpoint to --export_dir."""
     if not config.export_dir:
         raise UsageError('--mode=export needs --export_dir')

@@ -43,18 +43,18 @@ def _named(tensor, name):
     return out
 
 
-def build(network, config, batch_size=None, encoded=True):
-    """Builds the inference graph in the default graph. batch_size fixes N (the frozen graph
-    for ATC); encoded adds the encoded-image input."""
+def build_graph(network, config, encoded=True):
+    """Builds the inference graph in the default graph, N free (export.with_batch_size fixes
+    it in a copy of the frozen graph for ATC); encoded adds the encoded-image input."""
     size = config.image_size
     inputs = {}
     if encoded:
-        inputs['encoded_images'] = tf.compat.v1.placeholder(tf.string, [batch_size], ENCODED)
+        inputs['encoded_images'] = tf.compat.v1.placeholder(tf.string, [None], ENCODED)
         images = tf.compat.v1.placeholder_with_default(
-            decode_and_preprocess(inputs['encoded_images'], config), [batch_size, size, size, 3],
+            decode_and_preprocess(inputs['encoded_images'], config), [None, size, size, 3],
             name=INPUT)
     else:
-        images = tf.compat.v1.placeholder(tf.float32, [batch_size, size, size, 3], INPUT)
+        images = tf.compat.v1.placeholder(tf.float32, [None, size, size, 3], INPUT)
     inputs['images'] = images
     spec = network.model_fn({'image': images}, None, tf.estimator.ModeKeys.PREDICT,
                             dict(config=config))

@@ -79,7 +79,7 @@ def eval_metrics(labels, logits, per_example_loss, weights, config, runtime):
 def _train_op(total_loss, config, runtime):
     global_step = tf.compat.v1.train.get_global_step()
     learning_rate = schedules.learning_rate(global_step, config, runtime)
-    opt = optimizer.build(learning_rate, config, runtime)
+    opt = optimizer.make_optimizer(learning_rate, config, runtime)
     # Batch-norm moving averages update with every training step, before its gradients. One
     # gate for all of them: with the update ops themselves as dependencies, each gradient op
     # would get an edge from each (DenseNet-121: 165,000 edges, which grappler walks again for
@@ -99,7 +99,7 @@ def _train_op(total_loss, config, runtime):
     return train_op
 
 
-def build(build_network, options=(), arguments=None, aux_loss_weight=0.0):
+def make_model_fn(build_network, options=(), arguments=None, aux_loss_weight=0.0):
     """Returns an Estimator model_fn for the architecture `build_network`.
 
     options: the network's own config.Option records, each given to build_network as the

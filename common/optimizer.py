@@ -33,7 +33,7 @@ def _adam(learning_rate, config):
 OPTIMIZERS = {'momentum': _momentum, 'rmsprop': _rmsprop, 'adam': _adam}
 
 
-def build(learning_rate, config, runtime):
+def make_optimizer(learning_rate, config, runtime):
     """Returns the optimizer to call minimize() on, wrapped for the runtime's device."""
     opt = OPTIMIZERS[config.optimizer](learning_rate, config)
     mixed = backend.mixed_precision(runtime.device, config.precision_mode)

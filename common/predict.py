@@ -136,7 +136,7 @@ class _Model:
                 self.probabilities = signature.outputs['probabilities'].name
                 self.source = path
             else:
-                graph = inference.build(network, config)
+                graph = inference.build_graph(network, config)
                 prefix = inference.newest_checkpoint(config)
                 inference.restore(self.session, graph, prefix, config)
                 self.encoded = graph.inputs['encoded_images']
@@ -206,7 +206,7 @@ class _Progress:
             sys.stderr.flush()
 
 
-def run(network, config):
+def predict_images(network, config):
     """Prints the top-k of every image; returns the exit code (1 if any file failed)."""
     check_output(config.output, config.overwrite)
     paths, skipped = image_paths(config.images)

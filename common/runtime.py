@@ -1,6 +1,6 @@
 """What a run learns when it starts: backend and ranks, record counts, steps, checkpoint interval.
 
-Built once from the Config by build() (or fixed() for graphs built outside a run: tests,
+Built once from the Config by make_runtime() (or fixed() for graphs built outside a run: tests,
 benchmarks) and never changed; hparams.json records it beside the configuration.
 """
 import collections
@@ -23,7 +23,7 @@ def fixed(config, device='cpu', rank=0, rank_size=1, local_rank=0, local_size=1,
           steps_per_epoch=1000, total_steps=10 ** 6, save_checkpoints_steps=10 ** 9,
           num_train_images=None, restore_prefix=None):
     """A Runtime with given numbers, for graphs built outside a run (tests, benchmarks)."""
-    del config  # the same signature as build(): a runtime always belongs to a configuration
+    del config  # the same signature as make_runtime(): a runtime always belongs to a configuration
     return Runtime(device, rank, rank_size, local_rank, local_size, num_train_images,
                    steps_per_epoch, total_steps, save_checkpoints_steps, restore_prefix)
 
@@ -100,7 +100,7 @@ def _train_size(config, rank_size):
     return num, num // global_batch
 
 
-def build(config):
+def make_runtime(config):
     """Detects the backend and ranks, counts the data and plans the steps; checks them."""
     where = backend.detect(config.device, config.rank_size)
     restore_prefix = None

@@ -344,12 +344,12 @@ def run(network, config, runtime):
     train_fn, eval_input = _input_fns(config, runtime)
     evaluator = None  # not built in --mode=train
     if eval_input:
-        evaluator = estimator.build(network.model_fn, config, runtime, for_evaluation=True)
+        evaluator = estimator.make_estimator(network.model_fn, config, runtime, for_evaluation=True)
     if config.mode == 'evaluate':
         evaluate_all(network, evaluator, eval_input, config, runtime)
     else:
         # a run that resumes from its own checkpoint skips --restore_path (its checkpoint wins)
         warm_start_from = runtime.restore_prefix if start is None else None
-        classifier = estimator.build(
+        classifier = estimator.make_estimator(
             for_training(network.model_fn, config, runtime, warm_start_from), config, runtime)
         train(classifier, evaluator, train_fn, eval_input, config, runtime, start)

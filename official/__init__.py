@@ -43,7 +43,7 @@ def model_fn_for(name, build, options):
         if e.name != 'official.%s.model' % name:
             raise
         model = None
-    return common_model_fn.build(build, options, getattr(model, 'arguments', None),
+    return common_model_fn.make_model_fn(build, options, getattr(model, 'arguments', None),
                                  getattr(model, 'AUX_LOSS_WEIGHT', 0.0))
 
 

@@ -45,7 +45,7 @@ def gradients(network, cfg, run, images, labels):
     loss = tf.reduce_mean(tf.compat.v1.losses.softmax_cross_entropy(
         tf.one_hot(labels, cfg.num_classes), logits,
         label_smoothing=cfg.label_smoothing, reduction=tf.compat.v1.losses.Reduction.NONE))
-    pairs = optimizer.build(0.1, cfg, run).compute_gradients(loss)
+    pairs = optimizer.make_optimizer(0.1, cfg, run).compute_gradients(loss)
     return loss, {v.op.name: g for g, v in pairs if g is not None}
 
 

@@ -196,7 +196,7 @@ def _training_graph(cfg, run=None):
 
 def _optimizer_of(cfg):
     with tf.Graph().as_default():
-        return optimizer.build(0.1, cfg, runtime.fixed(cfg))
+        return optimizer.make_optimizer(0.1, cfg, runtime.fixed(cfg))
 
 
 def test_optimizer_flag_picks_the_optimizer():

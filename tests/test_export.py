@@ -115,7 +115,7 @@ def test_every_format_gives_the_evaluate_paths_logits(name, tmp_path, demo_dir):
     cfg = resolve(['--mode=export', '--eval_dir=' + ckpt_dir, '--export_dir=' + out,
                    '--export_batch_size=2'] + formats)
     assert (cfg.network, cfg.num_classes, cfg.image_size) == (name, 10, SIZES[name][0])
-    export.run(official.load(name), cfg)
+    export.export_model(official.load(name), cfg)
     size = cfg.image_size
     images = np.random.RandomState(2).normal(0, 1, [2, size, size, 3]).astype(np.float32)
     prefix = os.path.join(ckpt_dir, 'model.ckpt-%d' % STEP)
@@ -331,12 +331,12 @@ def test_a_failed_export_leaves_nothing_and_keeps_the_earlier_one(tmp_path, demo
 
     monkeypatch.setattr(export, '_write_onnx', broken)
     with pytest.raises(UsageError, match='^cannot export onnx: ValueError: the converter broke$'):
-        export.run(network, resolve(args))
+        export.export_model(network, resolve(args))
     assert not (tmp_path / 'deep').exists()
-    export.run(network, resolve(args + ['--export_formats=saved_model']))
+    export.export_model(network, resolve(args + ['--export_formats=saved_model']))
     before = sorted(os.listdir(str(out)))
     with pytest.raises(UsageError, match='cannot export onnx'):
-        export.run(network, resolve(args + ['--overwrite']))
+        export.export_model(network, resolve(args + ['--overwrite']))
     assert sorted(os.listdir(str(out))) == before
     assert os.listdir(str(out.parent)) == ['export']
 

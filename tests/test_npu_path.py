@@ -127,7 +127,7 @@ def test_npu_estimator_needs_the_job_environment_the_zoo_sets(npu, job, tmp_path
     assert backend.set_npu_job_environment(NPU) == {'JOB_ID': '10087', 'RANK_SIZE': '1',
                                                     'RANK_ID': '0'}
     assert backend.set_npu_job_environment(NPU) == {}  # never overrides what is set
-    classifier = estimator.build(_no_model, make_config(log_dir=str(tmp_path)), NPU)
+    classifier = estimator.make_estimator(_no_model, make_config(log_dir=str(tmp_path)), NPU)
     assert isinstance(classifier, npu.npu_estimator.NPUEstimator)
 
 
@@ -145,7 +145,7 @@ def test_switches_reach_the_npu_optimizer_parameter_map(npu, job, tmp_path):
     cfg = make_config(log_dir=log_dir, over_dump=True, profiling=True,
                       op_select_implmode='high_precision', precision_mode='must_keep_origin_dtype',
                       iterations_per_loop=10)
-    parameters = _npu_parameters(estimator.build(_no_model, cfg, NPU))
+    parameters = _npu_parameters(estimator.make_estimator(_no_model, cfg, NPU))
     assert parameters['enable_dump_debug'].b and not parameters['enable_dump'].b
     assert parameters['dump_path'].s.decode() == os.path.join(log_dir, 'overflow_dump')
     assert parameters['dump_debug_mode'].s == b'all'
@@ -165,7 +165,7 @@ def test_switches_reach_the_npu_optimizer_parameter_map(npu, job, tmp_path):
     dump_dir = str(tmp_path / 'dump')
     cfg = make_config(log_dir=log_dir, data_dump_flag=True, data_dump_step='0|5|10-12',
                       data_dump_path=dump_dir, op_compiler_cache_dir=str(tmp_path / 'cache'))
-    parameters = _npu_parameters(estimator.build(_no_model, cfg, NPU._replace(rank=1,
+    parameters = _npu_parameters(estimator.make_estimator(_no_model, cfg, NPU._replace(rank=1,
                                                                               rank_size=2)))
     assert parameters['enable_dump'].b and not parameters['enable_dump_debug'].b
     assert parameters['dump_path'].s.decode() == os.path.join(dump_dir, 'rank_1')
@@ -173,7 +173,7 @@ def test_switches_reach_the_npu_optimizer_parameter_map(npu, job, tmp_path):
     assert parameters['op_compiler_cache_dir'].s.decode() == str(tmp_path / 'cache' / 'rank_1')
     assert 'profiling_mode' not in parameters and 'op_select_implmode' not in parameters
     with pytest.raises(UsageError, match='give one of them'):
-        estimator.build(_no_model, make_config(log_dir=log_dir, data_dump_flag=True,
+        estimator.make_estimator(_no_model, make_config(log_dir=log_dir, data_dump_flag=True,
                                                over_dump=True), NPU)
     for step in ('5,6', '10-5', '|'.join(['1'] * 101)):
         with pytest.raises(UsageError, match='--data_dump_step=.* is not a list of at most 100'):
@@ -191,14 +191,15 @@ def test_a_switch_this_release_lacks_is_refused(npu, job, tmp_path):
         if name not in ('op_select_implmode', 'op_compiler_cache_mode', 'op_compiler_cache_dir')])
     job.setattr(init, '__signature__', older)
     log_dir = str(tmp_path)
-    parameters = _npu_parameters(estimator.build(_no_model, make_config(log_dir=log_dir), NPU))
+    parameters = _npu_parameters(estimator.make_estimator(_no_model, make_config(log_dir=log_dir),
+                                                          NPU))
     assert 'op_compiler_cache_mode' not in parameters
     with pytest.raises(UsageError, match='does not take op_select_implmode'):
-        estimator.build(_no_model, make_config(log_dir=log_dir,
-                                               op_select_implmode='high_precision'), NPU)
+        estimator.make_estimator(_no_model, make_config(
+            log_dir=log_dir, op_select_implmode='high_precision'), NPU)
     with pytest.raises(UsageError, match='--op_compiler_cache_dir: this npu_bridge'):
-        estimator.build(_no_model, make_config(log_dir=log_dir, op_compiler_cache_dir=log_dir),
-                        NPU)
+        estimator.make_estimator(_no_model, make_config(log_dir=log_dir,
+                                                        op_compiler_cache_dir=log_dir), NPU)
 
 
 def test_npu_run_config_gets_precision_loop_and_checkpoints(npu, job, tmp_path):
@@ -206,7 +207,7 @@ def test_npu_run_config_gets_precision_loop_and_checkpoints(npu, job, tmp_path):
     job.setenv('RANK_SIZE', '1')
     cfg = make_config(precision_mode='allow_mix_precision', iterations_per_loop=100,
                       log_dir=str(tmp_path))
-    classifier = estimator.build(_no_model, cfg, NPU)
+    classifier = estimator.make_estimator(_no_model, cfg, NPU)
     assert isinstance(classifier.config, npu.npu_config.NPURunConfig)
     parameters = _npu_parameters(classifier)
     assert parameters['precision_mode'].s == b'allow_mix_precision'
@@ -216,14 +217,14 @@ def test_npu_run_config_gets_precision_loop_and_checkpoints(npu, job, tmp_path):
     assert classifier.config.save_checkpoints_steps == 1000
     # Other ranks save nothing: NPURunConfig would turn None into every 100 steps.
     rank3 = NPU._replace(rank=3, rank_size=8)
-    assert estimator.build(_no_model, cfg, rank3).config.save_checkpoints_steps == 0
+    assert estimator.make_estimator(_no_model, cfg, rank3).config.save_checkpoints_steps == 0
 
 
 @pytest.mark.parametrize('precision_mode, loss_scaled', [
     ('allow_mix_precision', True), ('force_fp16', True), ('force_fp32', False)])
 def test_npu_optimizer_is_distributed_and_loss_scaled(precision_mode, loss_scaled, npu, job):
     with tf.Graph().as_default():
-        opt = optimizer.build(0.1, make_config(precision_mode=precision_mode), NPU)
+        opt = optimizer.make_optimizer(0.1, make_config(precision_mode=precision_mode), NPU)
         if loss_scaled:
             assert isinstance(opt, npu.npu_loss_scale_optimizer.NPULossScaleOptimizer)
             assert isinstance(opt._loss_scale_manager,
@@ -270,7 +271,7 @@ def test_two_ranks_broadcast_each_variable_once(npu, job, tmp_path):
     cfg = make_config('shufflenet_v2', num_classes=10, image_size=32, log_dir=str(tmp_path))
     rank0 = NPU._replace(rank_size=2)
     assert backend.broadcast_hooks(rank0) == []
-    classifier = estimator.build(trainer.for_training(network.model_fn, cfg, rank0), cfg,
+    classifier = estimator.make_estimator(trainer.for_training(network.model_fn, cfg, rank0), cfg,
                                  rank0)
     with tf.Graph().as_default() as graph:
         tf.compat.v1.train.get_or_create_global_step()
@@ -291,7 +292,7 @@ def test_two_ranks_broadcast_each_variable_once(npu, job, tmp_path):
         assert len(broadcasts) > 100
         assert any(isinstance(h, npu.npu_hook.NPUCheckpointSaverHook) for h in spec.training_hooks)
     rank1 = rank0._replace(rank=1)  # saves nothing: no saver at all
-    classifier = estimator.build(trainer.for_training(network.model_fn, cfg, rank1), cfg,
+    classifier = estimator.make_estimator(trainer.for_training(network.model_fn, cfg, rank1), cfg,
                                  rank1)
     with tf.Graph().as_default():
         tf.compat.v1.train.get_or_create_global_step()
@@ -317,7 +318,7 @@ def test_npu_warm_start_from_the_environment_is_said_or_refused(npu, job, tmp_pa
     with pytest.raises(UsageError, match='RESTORE_FROM=.* --restore_path'):
         trainer._prepare_device(make_config(mode='train', log_dir=log_dir,
                                             restore_path='/other'), NPU, resuming=False)
-    classifier = estimator.build(_no_model, cfg, NPU)
+    classifier = estimator.make_estimator(_no_model, cfg, NPU)
     assert classifier._warm_start_settings.ckpt_to_initialize_from == (
         source + '/model.ckpt-5')
     job.setenv('LOCAL_CHECKPOINT_DIR', source)  # the job info's wins over RESTORE_FROM
@@ -363,21 +364,21 @@ def test_session_start_checkpoint_is_removed_before_a_rerun(tmp_path, capsys):
 def test_gpu_uses_automatic_mixed_precision_with_dynamic_loss_scale():
     with tf.Graph().as_default():
         gpu = runtime.fixed(CONFIG, device='gpu')
-        opt = optimizer.build(0.1, CONFIG, gpu)
+        opt = optimizer.make_optimizer(0.1, CONFIG, gpu)
         try:
             assert type(opt).__name__ == 'MixedPrecisionLossScaleOptimizer'
             assert 'DynamicLossScale' in type(opt._loss_scale).__name__
         finally:
             tf.compat.v1.train.experimental.disable_mixed_precision_graph_rewrite()
-        assert not isinstance(optimizer.build(0.1, make_config(precision_mode='force_fp32'),
-                                              gpu), type(opt))
+        assert not isinstance(optimizer.make_optimizer(
+            0.1, make_config(precision_mode='force_fp32'), gpu), type(opt))
         assert not backend.mixed_precision('cpu', 'allow_mix_precision')
 
 
 def test_gpu_processes_are_pinned_to_their_local_gpu():
     gpu = runtime.fixed(CONFIG, device='gpu', rank=5, rank_size=8, local_rank=1, local_size=4,
                         save_checkpoints_steps=1000)
-    run_config = estimator.build(_no_model, CONFIG, gpu).config
+    run_config = estimator.make_estimator(_no_model, CONFIG, gpu).config
     assert run_config.session_config.gpu_options.visible_device_list == '1'
     assert run_config.save_checkpoints_steps is None and run_config.save_summary_steps is None
 
