@@ -16,16 +16,17 @@ from absl import flags
 from common import optimizer, preprocessing, schedules
 from common.errors import UsageError
 
-# kind: int | float | bool | str | enum | list | int_list (length values, each within lower and
-# upper). flag=False: set by recipes only, no flag.
+# kind: int | float | bool | str | enum | list | int_list (1 to max_length values, each within
+# lower and upper). flag=False: set by recipes only, no flag.
 Option = collections.namedtuple('Option', ['name', 'kind', 'default', 'help', 'choices',
-                                           'lower', 'upper', 'multiple_of', 'flag', 'length'])
+                                           'lower', 'upper', 'multiple_of', 'flag',
+                                           'max_length'])
 
 
 def option(name, kind, default, help_text, choices=None, lower=None, upper=None,
-           multiple_of=None, flag=True, length=None):
+           multiple_of=None, flag=True, max_length=None):
     return Option(name, kind, default, help_text, choices, lower, upper, multiple_of, flag,
-                  length)
+                  max_length)
 
 
 MODES = ('train', 'evaluate', 'train_and_evaluate', 'export', 'predict')
@@ -200,9 +201,9 @@ def _check(opt, value, source):
             raise UsageError('%s=%r is not a list' % (where, value))
         if kind == 'list':
             return tuple(str(v) for v in value)
-        if opt.length is not None and len(value) != opt.length:
-            raise UsageError('%s=%s must have %d values' % (where, ','.join(map(str, value)),
-                                                            opt.length))
+        if not value or (opt.max_length is not None and len(value) > opt.max_length):
+            raise UsageError('%s=%s must have 1 to %s values' % (
+                where, ','.join(map(str, value)), opt.max_length or 'any number of'))
         return tuple(_check_number(opt, v, where, 'int') for v in value)
     if kind == 'bool':
         if not isinstance(value, bool):
@@ -411,7 +412,7 @@ def help_text(network, networks):
         if opt.flag:
             value = getattr(defaults, opt.name)
             if isinstance(value, tuple):
-                value = ','.join(value)
+                value = ','.join(map(str, value))
             lines.append('  --%s=%s\n      %s%s' % (
                 opt.name, value, opt.help,
                 ' One of: %s.' % ', '.join(opt.choices) if opt.choices else ''))

@@ -61,10 +61,11 @@ def main(out_dir, data_dir):
         tf.compat.v1.set_random_seed(7)  # the same initial values on both ranks for part 1
         batch = tf.compat.v1.data.make_one_shot_iterator(input_pipeline.train_dataset(
             files, train_pp, cfg, where.rank, where.size)).get_next()
+        # One session: closing one while the pipeline's threads still prefetch crashed rank
+        # processes now and then (a segfault in Session.close with Horovod loaded).
         with tf.compat.v1.Session() as sess:
             features, labels = sess.run(batch)
-        loss, grads = gradients(network, cfg, run, features['image'], labels)
-        with tf.compat.v1.Session() as sess:
+            loss, grads = gradients(network, cfg, run, features['image'], labels)
             sess.run(tf.compat.v1.global_variables_initializer())
             loss_value, grad_values = sess.run([loss, grads])
             initial = sess.run({v.op.name: v for v in tf.compat.v1.global_variables()})

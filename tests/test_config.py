@@ -135,7 +135,9 @@ def test_a_bad_recipe_fails_when_resolved(recipe_change, message):
     ('densenet121', {'batch_size': 2.5}, '--batch_size=2.5 is not an integer'),
     ('densenet121', {'use_nesterov': 'no'}, "--use_nesterov='no' is not true or false"),
     ('densenet121', {'bogus': 1}, "overrides: unknown setting 'bogus'"),
-    ('densenet121', {'block_config': '1,1,1'}, '--block_config=1,1,1 must have 4 values'),
+    ('densenet121', {'block_config': '1,1,1,1,1'}, '--block_config=1,1,1,1,1 must have 1 to 4 '
+                                                   'values'),
+    ('densenet121', {'block_config': ','}, '--block_config= must have 1 to 4 values'),
     ('densenet121', {'block_config': '6,0,24,16'}, '--block_config=0 is below its minimum 1'),
     ('densenet121', {'block_config': '6,x,24,16'}, "--block_config='x' is not a number"),
     ('densenet121', {'block_config': '6,12,24,1.5'}, "--block_config='1.5' is not an integer"),

@@ -19,8 +19,9 @@ RECIPE = dict(
 
 OPTIONS = (
     # torchvision's size argument: other counts build a smaller or larger DenseNet of the same
-    # design (the tests train a one-layer-per-block one); hparams.json records it.
+    # design (the tests train a one-layer-per-block one); hparams.json records it. At most
+    # four blocks: a fifth would halve the smallest images (32 px) to nothing.
     option('block_config', 'int_list', densenet121.BLOCK_LAYERS,
-           'DenseNet: layers in each of the four dense blocks (6,12,24,16: DenseNet-121).',
-           lower=1, upper=64, length=len(densenet121.BLOCK_LAYERS)),
+           'DenseNet: layers in each dense block, at most four blocks (6,12,24,16: '
+           'DenseNet-121).', lower=1, upper=64, max_length=len(densenet121.BLOCK_LAYERS)),
 )
