@@ -7,7 +7,8 @@ and (given a Python with torch) torchvision, the same step with the same batch a
 
 Prints one line per measurement: graph construction plus the first training step (seconds),
 training images/s on synthetic in-memory data (with its GFLOP/s as a share of this
-machine's fp32 matrix-product rate, measured in the same run, and the process's peak RSS),
+machine's peak reference, the faster of a oneDNN convolution and a matrix product measured in
+the same run, and the process's peak RSS),
 on TFRecords (--data_dir, default: the demo dataset, built if absent), the input pipeline
 alone, and the peers' steps as ratios. Runs on whatever device TensorFlow sees (CPU here).
 """
@@ -67,22 +68,48 @@ TORCH_PEERS = {
 }
 MEGVII_PEER = 'megvii_shufflenet_v1'
 MATMUL_SIZE = 4096
+# A 3x3 convolution as the networks have them, NHWC: batch, side, channels in = out.
+CONV_SHAPE = (8, 56, 256)
 
 
-def matmul_gflops(run):
-    """This machine's fp32 matrix-product rate (GFLOP/s): TensorFlow's oneDNN MatMul with the
-    session settings training uses, the best of five (numpy's BLAS here reaches a fifth of
-    it: OpenBLAS built for an older core)."""
-    rng = np.random.RandomState(0)
+def _best_rate(flop, build, run):
+    """GFLOP/s of the best of five runs of the scalar build() returns (the session settings
+    training uses, after a warm-up)."""
     with tf.Graph().as_default():
-        a = tf.Variable(rng.rand(MATMUL_SIZE, MATMUL_SIZE).astype(np.float32))
-        b = tf.Variable(rng.rand(MATMUL_SIZE, MATMUL_SIZE).astype(np.float32))
-        product = tf.reduce_sum(tf.matmul(a, b))  # fetch a scalar, not 64 MB
+        value = build(np.random.RandomState(0))
         with tf.compat.v1.Session(config=estimator.session_config(run)) as sess:
             sess.run(tf.compat.v1.global_variables_initializer())
-            sess.run(product)  # warm-up
-            best = min(_time_steps(sess, product, 1) for _ in range(5))
-    return 2.0 * MATMUL_SIZE ** 3 / best / 1e9
+            sess.run(value)
+            best = min(_time_steps(sess, value, 1) for _ in range(5))
+    return flop / best / 1e9
+
+
+def _matmul(rng):
+    a, b = (tf.Variable(rng.rand(MATMUL_SIZE, MATMUL_SIZE).astype(np.float32)) for _ in 'ab')
+    return tf.reduce_sum(tf.matmul(a, b))  # fetch a scalar, not 64 MB
+
+
+def _conv(rng):
+    batch, side, channels = CONV_SHAPE
+    images = tf.Variable(rng.rand(batch, side, side, channels).astype(np.float32))
+    kernel = tf.Variable(rng.rand(3, 3, channels, channels).astype(np.float32))
+    return tf.reduce_sum(tf.nn.conv2d(images, kernel, 1, 'SAME'))
+
+
+def peak_reference(run):
+    """(GFLOP/s, name) of this machine's fastest fp32 kernel in this TensorFlow: the better
+    of a oneDNN 3x3 convolution and a 4096^3 matrix product. Either alone depends on the CPU
+    vendor: intel-tensorflow's MatMul goes through MKL, slow on AMD processors (56 GFLOP/s
+    there, below VGG16's own training rate), while its convolutions are oneDNN's everywhere."""
+    batch, side, channels = CONV_SHAPE
+    rates = {
+        'conv 3x3 %dx%dx%dx%d' % (batch, side, side, channels): _best_rate(
+            2.0 * batch * side * side * channels * channels * 9, _conv, run),
+        'matmul %d^3' % MATMUL_SIZE: _best_rate(2.0 * MATMUL_SIZE ** 3, _matmul, run),
+    }
+    name = max(rates, key=rates.get)
+    print('peak reference: %s' % ', '.join('%s %.0f GFLOP/s' % kv for kv in rates.items()))
+    return rates[name], name
 
 
 def peak_rss_mb():
@@ -204,19 +231,19 @@ def main(argv):
     print('%s, batch %d, %dx%d, %s, %d CPU cores' % (
         network.name, batch, cfg.image_size, cfg.image_size, tf_distribution(),
         os.cpu_count()))
-    # The matrix-product rate first, in a fresh process: measured after a network's training
-    # graph, the same product ran at 163 instead of 289 GFLOP/s.
-    machine = matmul_gflops(run)
+    # The peak reference first, in a fresh process: measured after a network's training
+    # graph, the same matrix product ran at 163 instead of 289 GFLOP/s.
+    machine, reference = peak_reference(run)
     first, synthetic = train_step(network, cfg, run, _synthetic)
     rss = peak_rss_mb()
     print('graph build + first step: %.1f s' % first)
     # a training step is about 3 forward passes of multiply-adds (forward, two backward)
     _, macs = report.network_size(network, image_size=cfg.image_size)
     gflops = 6.0 * macs * batch / synthetic / 1e9
-    print('train, synthetic data: %.2f images/s (%.2f s/step), %.0f GFLOP/s = %.0f%% of this '
-          'machine\'s %dx%d fp32 matrix product (%.0f GFLOP/s); peak RSS %.0f MB' % (
-              batch / synthetic, synthetic, gflops, 100 * gflops / machine, MATMUL_SIZE,
-              MATMUL_SIZE, machine, rss))
+    print('train, synthetic data: %.2f images/s (%.2f s/step), %.0f GFLOP/s = %.0f%% of the '
+          'peak reference (%s, %.0f GFLOP/s); peak RSS %.0f MB' % (
+              batch / synthetic, synthetic, gflops, 100 * gflops / machine, reference, machine,
+              rss))
     train_pp = preprocessing.PREPROCESSINGS[cfg.preprocessing].train
     _, records = train_step(network, cfg, run, lambda c: input_pipeline.train_dataset(
         files, train_pp, c, 0, 1))

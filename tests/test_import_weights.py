@@ -316,7 +316,8 @@ def full_size_state_dict(network):
 
 def test_import_then_evaluate_and_fine_tune_on_the_demo_data(demo_dir, tmp_path):
     """import_weights.py turns a full-size torchvision-named ShuffleNetV2 file into a
-    directory that train.py evaluates and fine-tunes from, on the demo's 10 classes."""
+    directory that train.py evaluates and fine-tunes from, on the demo's 10 classes. About
+    30 s: the real network's full-size file, through every mode that reads an import."""
     source = str(tmp_path / 'shufflenetv2_x1.pth')
     tensors = full_size_state_dict('shufflenet_v2')
     write_pth(source, tensors)
