@@ -15,7 +15,7 @@ from absl import flags
 import tensorflow as tf
 
 import official
-from common import config, runtime
+from common import config, run_record
 from common.errors import UsageError
 from common.weights import convert
 
@@ -82,9 +82,9 @@ def report(values, plan):
         lines.append('%s: the reference has none of it (trained without this training-only '
                      'branch, e.g. tensorflow/tpu --use_aux_head=false): its %d variables freshly '
                      'initialized; only the training loss uses them' % (scope, len(variables)))
-    record = runtime.read_hparams(values.output_dir)
+    record = run_record.read(values.output_dir)
     lines.append('wrote %s: model.ckpt-0 and %s (preprocessing %s, %d classes, label_offset %d)'
-                 % (values.output_dir, runtime.HPARAMS_FILE, record['preprocessing'],
+                 % (values.output_dir, run_record.HPARAMS_FILE, record['preprocessing'],
                     record['num_classes'], record['label_offset']))
     lines.append('evaluate: python train.py --network=%s --mode=evaluate --eval_dir=%s '
                  '--data_dir=DATA' % (values.network, values.output_dir))

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 import official
 from common import (checkpoints, config, demo, export, input_pipeline, logs,
-                    predict, records, report, run_lock, runtime, trainer)
+                    predict, records, report, run_lock, run_record, runtime, trainer)
 from common.errors import UsageError
 
 EXIT_USAGE, EXIT_DATA = 2, 1
@@ -56,7 +56,7 @@ def _checkpoint_hparams(path):
     if path is None:
         return None, None
     directory = checkpoints.run_directory(path)
-    return directory, runtime.read_hparams(directory)
+    return directory, run_record.read(directory)
 
 
 def _network_of(command, directory, saved, networks):
@@ -91,7 +91,7 @@ def _check_unrecorded(command, path, directory, saved):
     missing = [name for name in UNCHECKABLE if given.get(name) is None]
     if missing:
         raise UsageError('%s holds no %s, the record of how its checkpoints were trained: give '
-                         '%s' % (directory, runtime.HPARAMS_FILE,
+                         '%s' % (directory, run_record.HPARAMS_FILE,
                                  ', '.join('--%s' % name for name in missing)))
 
 

@@ -8,7 +8,6 @@ image size (speed does not depend on the values). Prints images/s at batch 1, 8 
 the p50/p99 latency of single images, and each runtime's throughput as a ratio of
 onnxruntime's (this machine is shared: compare ratios, not absolute figures).
 """
-import json
 import os
 import shutil
 import sys
@@ -23,7 +22,7 @@ from absl import app, flags
 
 import official
 from benchmarks.environment import tf_distribution
-from common import checkpoints, config, export, logs, model_fn, runtime
+from common import checkpoints, config, export, logs, model_fn, run_record
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('network', 'densenet121', official.NETWORK_NAMES, 'Network to measure.')
@@ -51,8 +50,7 @@ def random_checkpoint(network, directory, image_size):
             tf.compat.v1.train.get_global_step()])
         saver.save(session, os.path.join(directory, 'model.ckpt'), global_step=0,
                    write_meta_graph=False)
-    with open(os.path.join(directory, runtime.HPARAMS_FILE), 'w') as f:
-        json.dump(cfg.as_dict(), f)
+    run_record.write(directory, 'training', cfg.as_dict())
 
 
 def _measure(run, images, seconds):
@@ -114,7 +112,7 @@ def main(argv):
             os.makedirs(source)
             random_checkpoint(network, source, FLAGS.image_size)
         overrides = dict(mode='export', eval_dir=source, export_dir=os.path.join(work, 'export'))
-        cfg = config.resolve(network, overrides, checkpoint=runtime.read_hparams(
+        cfg = config.resolve(network, overrides, checkpoint=run_record.read(
             checkpoints.run_directory(source)))
         export.export_model(network, cfg)
         _report(network, cfg)

@@ -13,13 +13,12 @@ It is written to a hidden sibling and renamed at the end (common/staging.py): a 
 leaves nothing.
 """
 import importlib
-import json
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from common import inference, model_fn, preprocessing, runtime, staging
+from common import inference, model_fn, preprocessing, run_record, staging
 from common.config import EXPORT_FORMATS
 from common.errors import UsageError
 from common.logs import log
@@ -77,13 +76,9 @@ def _formats(config):
     return tuple(formats)
 
 
-def _is_export(directory):
-    return 'export' in (runtime.read_hparams(directory) or {})
-
-
 # What an export directory holds; --overwrite replaces a directory that holds nothing else.
-WRITTEN = (SAVED_MODEL, FROZEN_GRAPH, ONNX_MODEL, ATC_COMMAND, AIPP_CONFIG, inference.LABELS_FILE,
-           runtime.HPARAMS_FILE)
+WRITTEN = (SAVED_MODEL, FROZEN_GRAPH, ONNX_MODEL, ATC_COMMAND, AIPP_CONFIG,
+           run_record.LABELS_FILE, run_record.HPARAMS_FILE)
 
 
 def _check_target(target, overwrite):
@@ -99,7 +94,7 @@ def _check_target(target, overwrite):
     if not overwrite:
         raise UsageError('--export_dir=%s exists and is not empty; give --overwrite to replace '
                          'an earlier export, or another directory' % target)
-    if not _is_export(target):
+    if not run_record.is_export(target):
         raise UsageError('--export_dir=%s is not an export of this zoo (no hparams.json with '
                          '"export"): not replacing it, even with --overwrite' % target)
     others = sorted(set(os.listdir(target)) - set(WRITTEN))
@@ -281,11 +276,9 @@ def _export(network, config, prefix, formats, directory):
                  ONNX_OPSET, error)
     names = inference.class_names(config, os.path.dirname(prefix))
     if names:
-        with open(os.path.join(directory, inference.LABELS_FILE), 'w') as f:
-            f.write(''.join(n + '\n' for n in names))
+        run_record.write_labels(directory, names)
     else:
         log.info('no class names known (no labels.txt, no class_names in dataset.json): '
                  'predictions will be class indices')
-    with open(os.path.join(directory, runtime.HPARAMS_FILE), 'w') as f:
-        json.dump(dict(config.as_dict(), export=record), f, indent=2, sort_keys=True)
+    run_record.write(directory, 'export', dict(config.as_dict(), export=record))
     return record

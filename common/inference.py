@@ -12,15 +12,13 @@ import os
 
 import tensorflow as tf
 
-from common import checkpoints, model_fn, preprocessing, records, runtime
+from common import checkpoints, model_fn, preprocessing, records, run_record
 from common.errors import UsageError
 from common.logs import log
 
 INPUT = 'input'
 ENCODED = 'encoded_images'
 OUTPUTS = ('logits', 'probabilities', 'classes', 'scores')
-# One file a line: the name of class i on line i (exports and checkpoint directories).
-LABELS_FILE = 'labels.txt'
 
 Graph = collections.namedtuple('Graph', ['inputs', 'outputs', 'saver'])
 
@@ -90,15 +88,13 @@ def class_names(config, directory):
     """Class names in logit order, or None: the model directory's labels.txt (training writes
     it), else the dataset's description (dataset.json class_names) of --data_dir or of the
     training run."""
-    path = os.path.join(directory, LABELS_FILE)
-    if os.path.exists(path):
-        with open(path) as f:
-            names = [line.rstrip('\n') for line in f]
+    names = run_record.read_labels(directory)
+    if names is not None:
         if len(names) != config.num_classes:
-            raise UsageError('%s has %d names for %d classes' % (path, len(names),
-                                                                 config.num_classes))
+            raise UsageError('%s has %d names for %d classes' % (
+                os.path.join(directory, run_record.LABELS_FILE), len(names), config.num_classes))
         return names
-    saved = runtime.read_hparams(directory) or {}
+    saved = run_record.read(directory) or {}
     return dataset_class_names(config, (config.data_dir, saved.get('data_dir')))
 
 

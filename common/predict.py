@@ -17,7 +17,7 @@ import tensorflow as tf
 from google.protobuf.message import DecodeError
 from PIL import Image
 
-from common import checkpoints, export, images, inference, runtime
+from common import checkpoints, export, images, inference, run_record
 from common.errors import UsageError
 from common.logs import log
 
@@ -126,7 +126,7 @@ class _Model:
         self.graph = tf.Graph()
         self.session = tf.compat.v1.Session(graph=self.graph)
         with self.graph.as_default():
-            if 'export' in (runtime.read_hparams(directory) or {}):
+            if run_record.is_export(directory):
                 path = os.path.join(directory, export.SAVED_MODEL)
                 if not os.path.isdir(path):
                     raise UsageError('%s holds no %s (export it with --export_formats='

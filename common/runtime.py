@@ -5,18 +5,15 @@ benchmarks) and never changed; hparams.json records it beside the configuration.
 """
 import collections
 import functools
-import json
 import math
-import os
 
-from common import backend, checkpoints, input_pipeline
+from common import backend, checkpoints, input_pipeline, run_record
 from common.errors import UsageError
 
 Runtime = collections.namedtuple('Runtime', [
     'device', 'rank', 'rank_size', 'local_rank', 'local_size',
     'num_train_images', 'steps_per_epoch', 'total_steps', 'save_checkpoints_steps',
     'restore_prefix'])
-HPARAMS_FILE = 'hparams.json'
 
 
 def fixed(config, device='cpu', rank=0, rank_size=1, local_rank=0, local_size=1,
@@ -61,24 +58,6 @@ def check_npu_loops(config, targets, steps_per_epoch, save_checkpoints_steps):
                              % (target, steps_per_epoch, loop, divisor))
 
 
-def read_hparams(directory):
-    """The hparams.json of a run directory, or None when it has none; one that cannot be read
-    or is not a JSON object is an error naming it."""
-    path = os.path.join(directory, HPARAMS_FILE)
-    if not os.path.isfile(path):
-        return None
-    try:
-        with open(path) as f:
-            record = json.load(f)
-    except (OSError, ValueError) as e:
-        raise UsageError('%s is unreadable (%s): it records the network, sizes and '
-                         'preprocessing of the checkpoints beside it; restore it, or remove it '
-                         'and give them as flags' % (path, e)) from None
-    if not isinstance(record, dict):
-        raise UsageError('%s is unreadable: not a JSON object' % path)
-    return record
-
-
 def _train_size(config, rank_size):
     """(records in the train split, steps per epoch); in evaluate mode without training data
     they come from the checkpoint directory's hparams.json, or are unknown (None, None)."""
@@ -87,7 +66,7 @@ def _train_size(config, rank_size):
     except UsageError:
         if config.mode != 'evaluate':
             raise
-        saved = read_hparams(config.eval_dir) or {}
+        saved = run_record.read(config.eval_dir) or {}
         return saved.get('num_train_images'), saved.get('steps_per_epoch')
     num = input_pipeline.count_records(files)
     if config.mode == 'evaluate':

@@ -2,18 +2,17 @@
 attaches to the model: the log line, the broadcast from rank 0, the saver, the warm start."""
 import collections
 import functools
-import json
 import os
 
 import tensorflow as tf
 
 from common import (backend, checkpoints, estimator, inference, input_pipeline, model_fn,
-                    preprocessing, report)
+                    preprocessing, report, run_record)
 from common.config import command_line
 from common.errors import UsageError
 from common.hooks import CheckpointSaver, TrainLogHook
 from common.logs import log
-from common.runtime import HPARAMS_FILE, read_hparams, train_targets
+from common.runtime import train_targets
 
 
 def _describe_device(config, runtime):
@@ -122,33 +121,15 @@ def _evaluate(classifier, eval_input, step, prefix, config, runtime):
     return report.row(step, runtime.steps_per_epoch, result, mtime)
 
 
-PREVIOUS_HPARAMS_FILE = 'hparams.previous.json'
-
-
 def write_hparams(config, runtime):
-    """Records the configuration and the runtime (one flat mapping) in log_dir; a different
-    record already there is kept as hparams.previous.json."""
-    record = dict(config.as_dict(), **runtime._asdict())
-    path = os.path.join(config.log_dir, HPARAMS_FILE)
-    try:
-        with open(path) as f:
-            previous = json.load(f)
-    except (OSError, ValueError):
-        previous = None
-    if isinstance(previous, dict) and dict(previous, command=None) != dict(
-            json.loads(json.dumps(record)), command=None):
-        os.replace(path, os.path.join(config.log_dir, PREVIOUS_HPARAMS_FILE))
-    record['command'] = command_line()
-    with open(path + '.tmp', 'w') as f:
-        json.dump(record, f, indent=2, sort_keys=True)
-    os.replace(path + '.tmp', path)
+    """Records the configuration, the runtime (one flat mapping) and the command line in
+    log_dir; a different record already there is kept as hparams.previous.json."""
+    record = dict(config.as_dict(), command=command_line(), **runtime._asdict())
+    run_record.write(config.log_dir, 'training', record, keep_previous=True)
     # The class names travel with the checkpoints (export and predict read them).
     names = inference.dataset_class_names(config, (config.data_dir,))
     if names:
-        labels = os.path.join(config.log_dir, inference.LABELS_FILE)
-        with open(labels + '.tmp', 'w') as f:
-            f.write(''.join(n + '\n' for n in names))
-        os.replace(labels + '.tmp', labels)
+        run_record.write_labels(config.log_dir, names)
 
 
 class _HparamsWriter(tf.estimator.SessionRunHook):
@@ -167,7 +148,7 @@ def _record(directory):
     """A run directory's hparams.json, {} when it has none or a damaged one (training rewrites
     it; evaluation and export say so)."""
     try:
-        return read_hparams(directory) or {}
+        return run_record.read(directory) or {}
     except UsageError:
         return {}
 
@@ -177,7 +158,7 @@ def _trained_on_ascend(directory):
     writes model.ckpt-0, the initial weights, when the session starts (an imported directory's
     model.ckpt-0 is its weights, and other backends never write one)."""
     record = _record(directory)
-    return record.get('device') == 'npu' and 'imported_from' not in record
+    return record.get('device') == 'npu' and run_record.kind_of(record) == 'training'
 
 
 def _without_session_start(listed, directory):
@@ -331,7 +312,8 @@ def run(network, config, runtime):
     start = None  # the step a training resumes from
     if config.mode != 'evaluate':
         if runtime.rank == 0:
-            if runtime.device == 'npu' and 'imported_from' not in _record(config.log_dir):
+            if runtime.device == 'npu' and run_record.kind_of(_record(config.log_dir)) != (
+                    'imported'):
                 checkpoints.remove_session_start(config.log_dir)
             checkpoints.repair(config.log_dir)
         latest = tf.train.latest_checkpoint(config.log_dir)

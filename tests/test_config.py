@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 import official
-from common import (config, input_pipeline, logs, model_fn, optimizer, preprocessing, runtime,
-                    schedules)
+from common import (config, input_pipeline, logs, model_fn, optimizer, preprocessing, run_record,
+                    runtime, schedules)
 from common.errors import UsageError
 from conftest import make_config
 from official.amoebanet_d import model as amoebanet_model
@@ -46,7 +46,7 @@ def test_a_checkpoints_hparams_fix_what_its_weights_need(tmp_path):
     import train
     saved = dict(network='amoebanet_d', num_classes=12, image_size=96,
                  preprocessing='imagenet_mean_std', num_cells=3, moving_average_decay=0.0)
-    (tmp_path / runtime.HPARAMS_FILE).write_text(json.dumps(saved))
+    (tmp_path / run_record.HPARAMS_FILE).write_text(json.dumps(saved))
 
     def resolved(*args):
         return train.resolve_command_line(['train.py'] + list(args), NETWORKS)[1]
@@ -77,8 +77,8 @@ def test_a_densenets_block_config_is_recorded_and_read_back(tmp_path):
     import train
     cfg = make_config(block_config='1,2,3,4')
     assert cfg.block_config == (1, 2, 3, 4) and make_config().block_config == (6, 12, 24, 16)
-    (tmp_path / runtime.HPARAMS_FILE).write_text(json.dumps(cfg.as_dict()))
-    assert json.loads((tmp_path / runtime.HPARAMS_FILE).read_text())['block_config'] == [
+    (tmp_path / run_record.HPARAMS_FILE).write_text(json.dumps(cfg.as_dict()))
+    assert json.loads((tmp_path / run_record.HPARAMS_FILE).read_text())['block_config'] == [
         1, 2, 3, 4]
     _, read = train.resolve_command_line(['train.py', '--mode=evaluate',
                                           '--eval_dir=%s' % tmp_path], NETWORKS)

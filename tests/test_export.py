@@ -14,7 +14,8 @@ import tensorflow as tf
 
 import official
 import train
-from common import export, input_pipeline, preprocessing, records, runtime, trainer
+from common import (export, input_pipeline, preprocessing, records, run_record, runtime,
+                    trainer)
 from common.errors import UsageError
 from conftest import checkpoint_steps, make_config, run_train, table_rows
 
@@ -60,7 +61,7 @@ def make_checkpoint(directory, name, averages, data_dir):
         session.run(tf.compat.v1.global_variables_initializer())
         tf.compat.v1.train.Saver(variables).save(session, os.path.join(directory, 'model.ckpt'),
                                                  global_step=STEP, write_meta_graph=False)
-    with open(os.path.join(directory, runtime.HPARAMS_FILE), 'w') as f:
+    with open(os.path.join(directory, run_record.HPARAMS_FILE), 'w') as f:
         json.dump(cfg.as_dict(), f)
     return cfg
 
@@ -346,7 +347,7 @@ def test_overwrite_replaces_only_an_export(tmp_path):
     predictions file, notes) and a symbolic link, before anything is exported."""
     earlier = tmp_path / 'export'
     earlier.mkdir()
-    (earlier / runtime.HPARAMS_FILE).write_text(json.dumps({'export': {}}))
+    (earlier / run_record.HPARAMS_FILE).write_text(json.dumps({'export': {}}))
     (earlier / export.FROZEN_GRAPH).write_bytes(b'graph')
     export._check_target(str(earlier), overwrite=True)
     (earlier / 'preds.csv').write_text('path,class_1\n')

@@ -17,7 +17,7 @@ from PIL import Image
 import import_weights
 import official
 import train
-from common import runtime
+from common import run_record
 from common.errors import UsageError
 from common.weights import convert, layouts, mapping, pth, sources
 from conftest import ROOT, run_train, table_rows, train_lines
@@ -61,7 +61,7 @@ def fixture_images(image_size, seed):
 
 def eval_logits(network, directory, images, options):
     """Eval-mode logits of the checkpoint in `directory` (its hparams.json gives the classes)."""
-    record = runtime.read_hparams(directory)
+    record = run_record.read(directory)
     with tf.Graph().as_default():
         logits, _ = official.load(network).build(tf.constant(images), False,
                                                  record['num_classes'], **options)
@@ -224,7 +224,7 @@ def test_another_class_count_leaves_the_classifier_fresh_and_says_so(tmp_path):
     convert.convert('vgg16', source, keep, options=options)
     plan = convert.convert('vgg16', source, fresh, num_classes=4, options=options)
     assert plan.fresh == ['vgg16/fc8/bias', 'vgg16/fc8/kernel'] and plan.num_classes == 4
-    assert runtime.read_hparams(fresh)['fresh_variables'] == plan.fresh
+    assert run_record.read(fresh)['fresh_variables'] == plan.fresh
     # everything but the classifier is carried over
     kept, new = (tf.train.load_checkpoint(tf.train.latest_checkpoint(d)) for d in (keep, fresh))
     np.testing.assert_array_equal(kept.get_tensor('vgg16/fc7/kernel'),
@@ -248,7 +248,7 @@ def test_label_mapping_follows_the_sorted_synsets(tmp_path):
     output = str(tmp_path / 'densenet121')
     convert.convert('densenet121', os.path.join(WEIGHTS, 'densenet121.pth'), output,
                     options=options)
-    offset = runtime.read_hparams(output)['label_offset']
+    offset = run_record.read(output)['label_offset']
     assert {s: label - offset for s, label in stored.items()} == torchvision_class
     assert stored['n01440764'] == 1  # tench: slim's label 1, torchvision's class 0
     # megvii's 1000 classes too; tensorflow/tpu's 1001 keep background 0 only on request
@@ -275,10 +275,11 @@ def test_hparams_record_the_input_convention(tmp_path):
     output = str(tmp_path / 'v2')
     convert.convert('shufflenet_v2', os.path.join(WEIGHTS, 'shufflenet_v2.pth'), output,
                     options=options)
-    record = runtime.read_hparams(output)
+    record = run_record.read(output)
     assert record['preprocessing'] == 'imagenet_mean_std' and record['label_offset'] == 1
     assert record['network'] == 'shufflenet_v2' and record['num_classes'] == 10
     assert record['imported_from'] == os.path.join(WEIGHTS, 'shufflenet_v2.pth')
+    assert record['kind'] == 'imported'
     assert sorted(os.listdir(output)) == ['checkpoint', 'hparams.json',
                                           'model.ckpt-0.data-00000-of-00001',
                                           'model.ckpt-0.index']
@@ -349,7 +350,7 @@ def test_import_then_evaluate_and_fine_tune_on_the_demo_data(demo_dir, tmp_path)
     assert np.corrcoef(before, after)[0, 1] > 0.9
     assert not np.array_equal(before, after)
     # every use of the directory feeds the input its weights expect, not the recipe's BGR
-    assert runtime.read_hparams(tuned)['preprocessing'] == 'imagenet_mean_std'
+    assert run_record.read(tuned)['preprocessing'] == 'imagenet_mean_std'
     for args in (['--mode=evaluate', '--eval_dir=' + imported],
                  ['--mode=predict', '--eval_dir=' + imported, '--images=x.jpg'],
                  ['--mode=train', '--network=shufflenet_v2', '--restore_path=' + imported]):
@@ -389,7 +390,7 @@ def test_tpu_checkpoint_from_the_command_line_gives_its_logits(tmp_path):
                       '--output_dir=' + imported])
     assert result.returncode == 0, result.stderr
     assert 'preprocessing inception, 10 classes, label_offset 1' in result.stdout
-    record = runtime.read_hparams(imported)
+    record = run_record.read(imported)
     assert (record['num_cells'], record['reduction_size'], record['image_size']) == (3, 16, 72)
     expected = expected[:, 1:]  # background class 0 dropped
     got = eval_logits('amoebanet_d', imported, fixture_images(image_size, seed), options)
@@ -499,7 +500,7 @@ def test_a_tpu_checkpoint_trained_without_aux_head_imports_and_says_so(tmp_path,
     assert ('amoebanet_d/aux_head: the reference has none of it (trained without this '
             'training-only branch, e.g. tensorflow/tpu --use_aux_head=false): its 12 variables '
             'freshly initialized') in out.out
-    fresh = runtime.read_hparams(imported)['fresh_variables']
+    fresh = run_record.read(imported)['fresh_variables']
     assert len(fresh) == 12 and all(n.startswith('amoebanet_d/aux_head/') for n in fresh)
     # the rest as in the reference (11 classes: background kept, so no layout changes a value)
     stored = tf.train.load_checkpoint(imported)

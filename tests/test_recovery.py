@@ -245,3 +245,38 @@ def test_a_file_system_without_locks_runs_unlocked_and_says_so(tmp_path, monkeyp
     with run_lock.held(str(tmp_path)) as warning:
         assert warning == ('warning: %s/.lock cannot be locked (No locks available): nothing '
                            'stops a second training in this --log_dir' % tmp_path)
+
+
+def test_a_run_directory_written_before_record_kinds_still_works(demo_dir, tmp_path):
+    """tests/data/run_before_kind: a small DenseNet trained 2 steps by the zoo before
+    hparams.json had a `kind` (commit 010fbcc), its checkpoint index naming the directory it
+    was written in. It evaluates, exports, predicts and resumes as it did."""
+    from common import run_record
+    from conftest import ROOT
+    old = str(tmp_path / 'old')
+    shutil.copytree(os.path.join(ROOT, 'tests', 'data', 'run_before_kind'), old)
+    assert 'kind' not in run_record.read(old) and run_record.kind_of(run_record.read(old)) == (
+        'training')
+    evaluated = run_train(['--mode=evaluate', '--eval_dir=' + old, '--data_dir=' + demo_dir,
+                           '--log_dir=' + str(tmp_path / 'eval')])
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert [int(r[0]) for r in table_rows(evaluated.stdout)] == [2]
+    exported = str(tmp_path / 'export')
+    result = run_train(['--mode=export', '--eval_dir=' + old, '--export_dir=' + exported,
+                        '--export_formats=saved_model'])
+    assert result.returncode == 0, result.stderr
+    assert run_record.read(exported)['kind'] == 'export' and run_record.is_export(exported)
+    assert run_record.read_labels(exported) == ['digit_%d' % i for i in range(10)]
+    predictions = str(tmp_path / 'predictions.csv')
+    result = run_train(['--mode=predict', '--eval_dir=' + exported, '--output=' + predictions,
+                        '--images=' + os.path.join(demo_dir, 'samples')])
+    assert result.returncode == 0, result.stderr
+    with open(predictions) as f:
+        assert len(f.read().splitlines()) == 1 + 20
+    resumed = run_train(['--mode=train', '--max_train_steps=3', '--data_dir=' + demo_dir,
+                         '--log_dir=' + old] + TINY)
+    assert resumed.returncode == 0, resumed.stderr
+    assert 'resumed at step 2' in resumed.stdout and checkpoint_steps(old) == [2, 3]
+    record = run_record.read(old)
+    assert record['kind'] == 'training' and record['max_train_steps'] == 3
+    assert 'kind' not in json.load(open(os.path.join(old, run_record.PREVIOUS_HPARAMS_FILE)))

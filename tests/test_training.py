@@ -48,6 +48,7 @@ def test_outputs_of_a_run(trained):
     with open(os.path.join(log_dir, 'hparams.json')) as f:
         hparams = json.load(f)
     assert hparams['network'] == 'densenet121' and hparams['steps_per_epoch'] == 44
+    assert hparams['kind'] == 'training'
     assert hparams['lr'] == 0.1 and hparams['num_classes'] == 10  # recipe, then the flag
     assert hparams['block_config'] == [1, 1, 1, 1]  # the network's option, recorded
     with open(os.path.join(log_dir, 'train.log')) as f:

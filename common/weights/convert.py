@@ -6,14 +6,13 @@ What is shared by every network lives here; each network's name table is its own
 (official/<net>/weights.py).
 """
 import importlib
-import json
 import os
 
 import numpy as np
 import tensorflow as tf
 
 import official
-from common import checkpoints, config, model_fn, runtime, staging
+from common import checkpoints, config, model_fn, run_record, staging
 from common.errors import UsageError
 from common.weights import mapping, sources
 
@@ -107,6 +106,5 @@ def convert(network_name, source_path, output_dir, num_classes=None, image_size=
                           reference=names.SOURCE.reference,
                           fresh_variables=sorted(plan.fresh + sum(plan.absent.values(), [])),
                           **options)
-            with open(os.path.join(temporary, runtime.HPARAMS_FILE), 'w') as f:
-                json.dump(record, f, indent=2, sort_keys=True)
+            run_record.write(temporary, 'imported', record)
     return plan
