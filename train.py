@@ -1,9 +1,8 @@
-"""Command-line entry: parse flags, resolve the configuration, run the network's trainer.
+"""Command-line entry: resolve the configuration (common/command_line.py), run the mode.
 
 Bad input ends with one 'error: ...' line on stderr and a non-zero exit, never a traceback.
 """
 import contextlib
-import glob
 import os
 import random
 import signal
@@ -15,8 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 import official
-from common import (checkpoints, config, demo, export, input_pipeline, logs,
-                    predict, records, report, run_lock, run_record, runtime, trainer)
+from common import (checkpoints, command_line, config, export, input_pipeline, logs, predict,
+                    report, run_lock, runtime, trainer)
 from common.errors import UsageError
 
 EXIT_USAGE, EXIT_DATA = 2, 1
@@ -42,82 +41,6 @@ def _op_error_line(error, data_dir):
     return 'error: %s: %s%s' % (type(error).__name__, first, hint)
 
 
-def _model_path(overrides):
-    """The model this run reads: --eval_dir in the modes that use a trained model (default
-    log_dir), --restore_path when fine-tuning; None else."""
-    if overrides.get('mode') in config.MODEL_MODES:
-        return overrides.get('eval_dir') or overrides.get('log_dir') or config.SCHEMA_BY_NAME[
-            'log_dir'].default
-    return overrides.get('restore_path')
-
-
-def _checkpoint_hparams(path):
-    """(directory, its hparams.json or None) of a model path; (None, None) for none."""
-    if path is None:
-        return None, None
-    directory = checkpoints.run_directory(path)
-    return directory, run_record.read(directory)
-
-
-def _network_of(command, directory, saved, networks):
-    """--network, or the checkpoint's network when it was not given; a contradiction is an
-    error (the checkpoint would not fit)."""
-    names = [n.name for n in networks]
-    theirs = (saved or {}).get('network')
-    if theirs not in names or command.overrides.get('mode') not in config.MODEL_MODES:
-        return official.load(command.network)
-    if command.network_given and command.network != theirs:
-        raise UsageError('--network=%s, but %s holds a checkpoint of %s (its hparams.json)' % (
-            command.network, directory, theirs))
-    return official.load(theirs)
-
-
-# What export and predict take from a checkpoint's hparams.json and cannot check against its
-# weights (a network trained at 32 px exports at 224 as well).
-UNCHECKABLE = ('network', 'image_size', 'preprocessing')
-
-
-def _check_unrecorded(command, path, directory, saved):
-    """Export and predict of checkpoints without hparams.json need those values as flags."""
-    if saved is not None or command.demo or command.overrides.get('mode') not in (
-            'export', 'predict'):
-        return
-    if not os.path.isdir(path) and not os.path.exists(path + '.index'):
-        raise UsageError('--eval_dir=%s: no such checkpoint, checkpoint directory or export'
-                         % path)
-    if os.path.isdir(path) and not glob.glob(os.path.join(path, 'model.ckpt-*.index')):
-        return  # nothing to export: said when the checkpoints are listed
-    given = dict(command.overrides, network=command.network if command.network_given else None)
-    missing = [name for name in UNCHECKABLE if given.get(name) is None]
-    if missing:
-        raise UsageError('%s holds no %s, the record of how its checkpoints were trained: give '
-                         '%s' % (directory, run_record.HPARAMS_FILE,
-                                 ', '.join('--%s' % name for name in missing)))
-
-
-def resolve_command_line(argv, networks):
-    """(CommandLine, Config) of argv; the demo's settings sit below the checkpoint's and the
-    user's."""
-    command = config.parse_command_line(argv, networks)
-    overrides = dict(command.overrides)
-    path = _model_path(overrides)
-    directory, saved = _checkpoint_hparams(path)
-    _check_unrecorded(command, path, directory, saved)
-    network = _network_of(command, directory, saved, networks)
-    if command.demo:
-        below = demo.overrides(network)
-        if saved and overrides.get('mode') in config.MODEL_MODES:
-            below = {k: v for k, v in below.items() if k not in config.CHECKPOINT_KEYS}
-        overrides = dict(below, **overrides)
-    if overrides.get('mode') == 'evaluate' and 'eval_dir' in overrides and (
-            'log_dir' not in overrides):
-        # Evaluating a checkpoint directory writes its log next to the checkpoints, not to
-        # a ./results created for it.
-        overrides['log_dir'] = checkpoints.run_directory(overrides['eval_dir'])
-    description = records.read_description(overrides.get('data_dir'))
-    return command, config.resolve(network, overrides, description, networks, saved)
-
-
 def main(argv):
     # Our errors are one line each; TensorFlow's own log would repeat them.
     tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.FATAL)
@@ -125,9 +48,9 @@ def main(argv):
     networks = official.load_all()
     cfg = None
     try:
-        command, cfg = resolve_command_line(argv, networks)
+        command, cfg = command_line.resolve(argv, networks)
         if command.help:
-            print(config.help_text(official.load(command.network), networks))
+            print(command_line.help_text(official.load(command.network), networks))
             return 0
         if command.list_networks:
             report.list_networks(networks, lambda n: config.resolve(n, other_networks=networks))

@@ -1,17 +1,15 @@
-"""The configuration: one schema, the flags defined from it, resolve() and the read-only Config.
+"""The configuration: one schema, resolve() and the read-only Config.
 
 Order: SCHEMA defaults < the network's recipe < the dataset's description (num_classes) <
-the checkpoint's hparams.json (what its weights need: sizes, classes, preprocessing) <
-overrides (a plain dict: the command line, a test, a benchmark). resolve() is pure and checks
-every value against the schema; nothing else in the project builds a configuration or reads
-flags. What is learned at run time (backend, record counts, steps) is common/runtime.py's.
+the demo's settings (--demo) < the checkpoint's hparams.json (what its weights need: sizes,
+classes, preprocessing) < overrides (a plain dict: the command line, a test, a benchmark).
+resolve() is pure and checks every value against the schema; nothing else in the project
+builds a configuration. The command line (flags, --help) is common/command_line.py's; what
+is learned at run time (backend, record counts, steps) is common/runtime.py's.
 """
 import collections
 import math
 import re
-import sys
-
-from absl import flags
 
 from common import optimizer, preprocessing, schedules
 from common.errors import UsageError
@@ -267,11 +265,13 @@ def _check_dump_step(value):
                          'ranges such as "0|5|10" or "0|10-20"' % value)
 
 
-def resolve(network, overrides=None, dataset=None, other_networks=(), checkpoint=None):
+def resolve(network, overrides=None, dataset=None, other_networks=(), checkpoint=None,
+            demo=None):
     """Returns the Config of `network` (an official.load record).
 
     dataset: the data directory's description (dataset.json), whose num_classes sits between
-    the recipe and the overrides. checkpoint: the hparams.json of the model that --eval_dir
+    the recipe and the overrides. demo: the demo's settings (common/demo.py), below the
+    checkpoint's and the user's. checkpoint: the hparams.json of the model that --eval_dir
     (evaluate, export, predict) or --restore_path (fine-tuning) names. other_networks: the
     registry, so that an option of another network is named as such rather than as unknown.
     """
@@ -284,6 +284,7 @@ def resolve(network, overrides=None, dataset=None, other_networks=(), checkpoint
     for layer, source in ((dict((o.name, o.default) for o in options.values()), 'defaults'),
                           (network.recipe, '%s recipe' % network.name),
                           (_dataset_layer(dataset), 'dataset.json'),
+                          (demo or {}, 'the demo\'s settings'),
                           (saved, 'the checkpoint\'s hparams.json'),
                           (overrides, 'overrides')):
         for name, value in layer.items():
@@ -340,84 +341,3 @@ def _dataset_layer(dataset):
     if not dataset or dataset.get('num_classes') is None:
         return {}
     return {'num_classes': dataset['num_classes']}
-
-
-def define_flags(flag_values, options, network_names):
-    """Defines --network, --list_networks and one flag per option; flag defaults are None so
-    that only what the user typed becomes an override."""
-    flags.DEFINE_enum('network', network_names[0], network_names, 'Network to run.',
-                      flag_values=flag_values)
-    flags.DEFINE_bool('list_networks', False,
-                      'Print every network with its parameter count and exit.',
-                      flag_values=flag_values)
-    flags.DEFINE_bool('demo', False, 'Run on the bundled demo data (built on first use) with '
-                      'settings for it (common/demo.py); other flags still apply.',
-                      flag_values=flag_values)
-    for opt in options:
-        if not opt.flag:
-            continue
-        default = ','.join(map(str, opt.default)) if isinstance(opt.default, tuple) else (
-            opt.default)
-        text = '%s (default %s)' % (opt.help, 'the recipe\'s' if default is None else default)
-        kwargs = dict(flag_values=flag_values)
-        if opt.kind == 'enum':
-            flags.DEFINE_enum(opt.name, None, opt.choices, text, **kwargs)
-        elif opt.kind in ('list', 'int_list'):
-            flags.DEFINE_list(opt.name, None, text, **kwargs)
-        elif opt.kind == 'bool':
-            flags.DEFINE_bool(opt.name, None, text, **kwargs)
-        elif opt.kind == 'str':
-            flags.DEFINE_string(opt.name, None, text, **kwargs)
-        else:
-            define = flags.DEFINE_integer if opt.kind == 'int' else flags.DEFINE_float
-            define(opt.name, None, text, lower_bound=opt.lower, upper_bound=opt.upper, **kwargs)
-
-
-# network_given: whether --network was typed (else the checkpoint's network may decide).
-CommandLine = collections.namedtuple('CommandLine', ['network', 'network_given', 'overrides',
-                                                     'list_networks', 'demo', 'help'])
-HELP_FLAGS = ('-h', '--help', '-help', '--helpfull')
-
-
-def parse_command_line(argv, networks):
-    """The CommandLine of argv: overrides hold the flags the user gave. Bad flags and stray
-    arguments are one UsageError."""
-    flag_values = flags.FlagValues()
-    options = all_options(networks)
-    define_flags(flag_values, options, [n.name for n in networks])
-    wants_help = any(a in HELP_FLAGS for a in argv[1:])
-    try:
-        rest = flag_values([a for a in argv if a not in HELP_FLAGS])
-    except flags.Error as e:
-        raise UsageError(str(e)) from None
-    if len(rest) > 1:  # e.g. '--use_nesterov false': the 'false' would be ignored
-        raise UsageError('unexpected argument(s) %s: flags take the form --name=value'
-                         % ' '.join(repr(a) for a in rest[1:]))
-    overrides = {o.name: flag_values[o.name].value for o in options
-                 if o.flag and flag_values[o.name].present}
-    return CommandLine(flag_values.network, flag_values['network'].present, overrides,
-                       flag_values.list_networks, flag_values.demo, wants_help)
-
-
-def help_text(network, networks):
-    """Every flag with its default for `network` (the recipe's where it sets one)."""
-    defaults = resolve(network, other_networks=networks)
-    lines = ['usage: python train.py --network=NAME [--flag=value ...]',
-             '  --network: one of %s (here %s)' % (', '.join(n.name for n in networks),
-                                                    network.name),
-             '  --list_networks: print every network with its size and recipe, then exit',
-             '  --demo: run on the bundled demo data with settings for it',
-             'flags for --network=%s, with their defaults:' % network.name]
-    for opt in list(SCHEMA) + list(network.options):
-        if opt.flag:
-            value = getattr(defaults, opt.name)
-            if isinstance(value, tuple):
-                value = ','.join(map(str, value))
-            lines.append('  --%s=%s\n      %s%s' % (
-                opt.name, value, opt.help,
-                ' One of: %s.' % ', '.join(opt.choices) if opt.choices else ''))
-    return '\n'.join(lines)
-
-
-def command_line():
-    return ' '.join(sys.argv)

@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 import official
-from common import (config, input_pipeline, logs, model_fn, optimizer, preprocessing, run_record,
-                    runtime, schedules)
+from common import (command_line, config, input_pipeline, logs, model_fn, optimizer,
+                    preprocessing, run_record, runtime, schedules)
 from common.errors import UsageError
 from conftest import make_config
 from official.amoebanet_d import model as amoebanet_model
@@ -19,7 +19,7 @@ NETWORKS = official.load_all()
 
 def from_flags(*args):
     """The Config train.py resolves from these command-line flags."""
-    command = config.parse_command_line(['train.py'] + list(args), NETWORKS)
+    command = command_line.parse(['train.py'] + list(args), NETWORKS)
     return config.resolve(official.load(command.network), command.overrides,
                           other_networks=NETWORKS)
 
@@ -43,13 +43,12 @@ def test_precedence_defaults_recipe_dataset_overrides():
 def test_a_checkpoints_hparams_fix_what_its_weights_need(tmp_path):
     """evaluate/export/predict take network, classes, size, preprocessing and the network's
     options from the checkpoint's hparams.json; fine-tuning takes only its preprocessing."""
-    import train
     saved = dict(network='amoebanet_d', num_classes=12, image_size=96,
                  preprocessing='imagenet_mean_std', num_cells=3, moving_average_decay=0.0)
     (tmp_path / run_record.HPARAMS_FILE).write_text(json.dumps(saved))
 
     def resolved(*args):
-        return train.resolve_command_line(['train.py'] + list(args), NETWORKS)[1]
+        return command_line.resolve(['train.py'] + list(args), NETWORKS)[1]
 
     for mode in config.MODEL_MODES:
         cfg = resolved('--mode=' + mode, '--eval_dir=%s' % tmp_path)
@@ -74,13 +73,12 @@ def test_a_checkpoints_hparams_fix_what_its_weights_need(tmp_path):
 def test_a_densenets_block_config_is_recorded_and_read_back(tmp_path):
     """--block_config builds DenseNet-121's design at other depths; hparams.json records it as
     a list and the modes that read the model take it back (as a tuple, like the flag's)."""
-    import train
     cfg = make_config(block_config='1,2,3,4')
     assert cfg.block_config == (1, 2, 3, 4) and make_config().block_config == (6, 12, 24, 16)
     (tmp_path / run_record.HPARAMS_FILE).write_text(json.dumps(cfg.as_dict()))
     assert json.loads((tmp_path / run_record.HPARAMS_FILE).read_text())['block_config'] == [
         1, 2, 3, 4]
-    _, read = train.resolve_command_line(['train.py', '--mode=evaluate',
+    _, read = command_line.resolve(['train.py', '--mode=evaluate',
                                           '--eval_dir=%s' % tmp_path], NETWORKS)
     assert read.block_config == (1, 2, 3, 4)
     with tf.Graph().as_default():
@@ -329,10 +327,9 @@ def test_log_name_flag_names_the_log_file(tmp_path):
 @pytest.mark.parametrize('network, size', [('densenet121', 32), ('amoebanet_d', 72)])
 def test_demo_settings_come_from_the_data_and_the_network(network, size, demo_dir,
                                                           monkeypatch):
-    import train
     from common import demo
     monkeypatch.setattr(demo, 'DEMO_DIR', demo_dir)
-    command, cfg = train.resolve_command_line(['train.py', '--demo', '--network=' + network],
+    command, cfg = command_line.resolve(['train.py', '--demo', '--network=' + network],
                                               NETWORKS)
     assert command.demo and cfg.data_dir == demo_dir
     assert cfg.num_classes == 10  # from the demo's dataset.json
@@ -340,7 +337,7 @@ def test_demo_settings_come_from_the_data_and_the_network(network, size, demo_di
     assert (cfg.max_epochs, cfg.T_max, cfg.lr_warmup_epochs, cfg.min_crop_area) == (
         6, 6, 1.0, 0.5)
     assert cfg.lr == official.load(network).recipe['lr'] / 2
-    _, chosen = train.resolve_command_line(
+    _, chosen = command_line.resolve(
         ['train.py', '--demo', '--network=' + network, '--num_classes=12', '--max_epochs=2'],
         NETWORKS)
     assert (chosen.num_classes, chosen.max_epochs) == (12, 2)  # flags win
@@ -362,7 +359,6 @@ def test_demo_settings_come_from_the_data_and_the_network(network, size, demo_di
 def test_a_missing_or_damaged_record_is_named(record, flags, message, tmp_path):
     """export/predict of a directory whose hparams.json is missing, damaged or holds a string
     where a number belongs: one line that says so (in-process: resolve only)."""
-    import train
     directory = tmp_path / 'ckpt'
     directory.mkdir()
     (directory / 'model.ckpt-1.index').write_bytes(b'')  # checkpoints, never read here
@@ -370,26 +366,24 @@ def test_a_missing_or_damaged_record_is_named(record, flags, message, tmp_path):
         (directory / 'hparams.json').write_text(record)
     for mode in ('export', 'predict'):
         with pytest.raises(UsageError) as error:
-            train.resolve_command_line(['train.py', '--mode=' + mode, '--eval_dir=%s' % directory]
+            command_line.resolve(['train.py', '--mode=' + mode, '--eval_dir=%s' % directory]
                                        + flags, official.load_all())
         assert message.format(d=directory) in str(error.value)
 
 
 def test_a_dataset_json_string_count_is_named(tmp_path):
-    import train
     (tmp_path / 'dataset.json').write_text('{"num_classes": "ten"}')
     with pytest.raises(UsageError, match="dataset.json: num_classes='ten' is not a number"):
-        train.resolve_command_line(['train.py', '--data_dir=%s' % tmp_path], official.load_all())
+        command_line.resolve(['train.py', '--data_dir=%s' % tmp_path], official.load_all())
     with pytest.raises(UsageError, match="--lr='nan' is not a finite number"):
         make_config(lr='nan')
 
 
 def test_export_of_a_missing_eval_dir_says_so(tmp_path):
-    import train
     for mode in ('export', 'predict'):
         with pytest.raises(UsageError, match='--eval_dir=%s/nope: no such checkpoint, checkpoint '
                                              'directory or export' % tmp_path):
-            train.resolve_command_line(['train.py', '--mode=' + mode,
+            command_line.resolve(['train.py', '--mode=' + mode,
                                         '--eval_dir=%s/nope' % tmp_path], official.load_all())
     with pytest.raises(UsageError, match='is not a number'):
         make_config(image_size=10 ** 400)

@@ -13,9 +13,8 @@ import pytest
 import tensorflow as tf
 
 import official
-import train
-from common import (export, input_pipeline, preprocessing, records, run_record, runtime,
-                    trainer)
+from common import (command_line, export, input_pipeline, preprocessing, records, run_record,
+                    runtime, trainer)
 from common.errors import UsageError
 from conftest import checkpoint_steps, make_config, run_train, table_rows
 
@@ -96,7 +95,7 @@ def pipeline_image(cfg, demo_dir):
 
 
 def resolve(argv):
-    return train.resolve_command_line(['train.py'] + argv, official.load_all())[1]
+    return command_line.resolve(['train.py'] + argv, official.load_all())[1]
 
 
 def relative_error(a, b):

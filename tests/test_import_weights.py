@@ -16,8 +16,7 @@ from PIL import Image
 
 import import_weights
 import official
-import train
-from common import run_record
+from common import command_line, run_record
 from common.errors import UsageError
 from common.weights import convert, layouts, mapping, pth, sources
 from conftest import ROOT, run_train, table_rows, train_lines
@@ -375,7 +374,7 @@ def test_import_then_evaluate_and_fine_tune_on_the_demo_data(demo_dir, tmp_path)
 
 def resolved(args):
     """The configuration train.py resolves from these flags."""
-    return train.resolve_command_line(['train.py'] + args, official.load_all())[1]
+    return command_line.resolve(['train.py'] + args, official.load_all())[1]
 
 
 def test_tpu_checkpoint_from_the_command_line_gives_its_logits(tmp_path):
