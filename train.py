@@ -15,7 +15,7 @@ import tensorflow as tf
 
 import official
 from common import (checkpoints, command_line, config, export, input_pipeline, logs, predict,
-                    report, run_lock, runtime, trainer)
+                    report, run_directory, runtime, trainer)
 from common.errors import UsageError
 
 EXIT_USAGE, EXIT_DATA = 2, 1
@@ -66,7 +66,7 @@ def main(argv):
         # Rank 0 of a training holds its run directory for the process's life, from before
         # anything is written there (evaluation only reads it).
         training = cfg.mode != 'evaluate' and run.rank == 0
-        with run_lock.held(cfg.log_dir) if training else contextlib.nullcontext() as warning:
+        with run_directory.held(cfg.log_dir) if training else contextlib.nullcontext() as warning:
             logs.setup_logging(cfg.log_dir, cfg.log_name, run.rank)
             if warning:
                 logs.log.warning(warning)
@@ -106,7 +106,7 @@ def _where_it_stopped(cfg):
     """For a training run: its newest checkpoint, from which the same command resumes."""
     if cfg is None or cfg.mode not in ('train', 'train_and_evaluate'):
         return ''
-    step = checkpoints.latest_step(cfg.log_dir)
+    step = run_directory.latest_step(cfg.log_dir)
     if step is None:
         return ' before its first checkpoint; the same command starts it again'
     return ('; its newest checkpoint is %s/model.ckpt-%d: the same command resumes from it'

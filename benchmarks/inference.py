@@ -22,7 +22,7 @@ from absl import app, flags
 
 import official
 from benchmarks.environment import tf_distribution
-from common import checkpoints, config, export, logs, model_fn, run_record
+from common import config, export, logs, model_fn, run_directory, run_record
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('network', 'densenet121', official.NETWORK_NAMES, 'Network to measure.')
@@ -113,7 +113,7 @@ def main(argv):
             random_checkpoint(network, source, FLAGS.image_size)
         overrides = dict(mode='export', eval_dir=source, export_dir=os.path.join(work, 'export'))
         cfg = config.resolve(network, overrides, checkpoint=run_record.read(
-            checkpoints.run_directory(source)))
+            run_directory.of(source)))
         export.export_model(network, cfg)
         _report(network, cfg)
     finally:

@@ -11,7 +11,7 @@ import sys
 from absl import flags
 
 import official
-from common import checkpoints, config, demo, records, run_record
+from common import config, demo, records, run_directory, run_record
 from common.errors import UsageError
 
 
@@ -110,7 +110,7 @@ def _checkpoint_hparams(path):
     """(directory, its hparams.json or None) of a model path; (None, None) for none."""
     if path is None:
         return None, None
-    directory = checkpoints.run_directory(path)
+    directory = run_directory.of(path)
     return directory, run_record.read(directory)
 
 
@@ -164,6 +164,6 @@ def resolve(argv, networks):
             'log_dir' not in overrides):
         # Evaluating a checkpoint directory writes its log next to the checkpoints, not to
         # a ./results created for it.
-        overrides['log_dir'] = checkpoints.run_directory(overrides['eval_dir'])
+        overrides['log_dir'] = run_directory.of(overrides['eval_dir'])
     description = records.read_description(overrides.get('data_dir') or settings.get('data_dir'))
     return command, config.resolve(network, overrides, description, networks, saved, settings)

@@ -12,7 +12,7 @@ import os
 
 import tensorflow as tf
 
-from common import checkpoints, model_fn, preprocessing, records, run_record
+from common import checkpoints, model_fn, preprocessing, records, run_directory, run_record
 from common.errors import UsageError
 from common.logs import log
 
@@ -68,7 +68,7 @@ def build_graph(network, config, encoded=True):
 
 def newest_checkpoint(config):
     """The prefix --eval_dir names: itself, or its directory's newest checkpoint."""
-    return checkpoints.list_checkpoints(config.eval_dir)[-1][1]
+    return run_directory.list_checkpoints(config.eval_dir)[-1][1]
 
 
 def restore(session, graph, prefix, config):

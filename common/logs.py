@@ -3,10 +3,11 @@ import logging
 import os
 import sys
 
-from common import run_lock
 from common.errors import UsageError
 
 LOGGER_NAME = 'ascend_zoo'
+# The one line for a --log_dir that cannot be written (run_directory.held says it too).
+UNWRITABLE = 'cannot write in --log_dir=%s: %s; give a --log_dir where you can write'
 
 log = logging.getLogger(LOGGER_NAME)
 
@@ -23,7 +24,7 @@ def setup_logging(log_dir, log_name, rank):
             os.makedirs(log_dir, exist_ok=True)
             handlers.append(logging.FileHandler(os.path.join(log_dir, log_name)))
         except OSError as e:
-            raise UsageError(run_lock.UNWRITABLE % (log_dir, e.strerror or e)) from None
+            raise UsageError(UNWRITABLE % (log_dir, e.strerror or e)) from None
     for handler in handlers:
         handler.setFormatter(logging.Formatter('%(message)s'))
         log.addHandler(handler)

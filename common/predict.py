@@ -17,7 +17,7 @@ import tensorflow as tf
 from google.protobuf.message import DecodeError
 from PIL import Image
 
-from common import checkpoints, export, images, inference, run_record
+from common import export, images, inference, run_directory, run_record
 from common.errors import UsageError
 from common.logs import log
 
@@ -122,7 +122,7 @@ class _Model:
     """A session that maps a batch of encoded images to probabilities."""
 
     def __init__(self, network, config):
-        directory = checkpoints.run_directory(config.eval_dir)
+        directory = run_directory.of(config.eval_dir)
         self.graph = tf.Graph()
         self.session = tf.compat.v1.Session(graph=self.graph)
         with self.graph.as_default():
@@ -215,7 +215,7 @@ def predict_images(network, config):
         failed.append(path)
         print('error: %s: %s' % (path, reason), file=sys.stderr)
     model = _Model(network, config)
-    names = inference.class_names(config, checkpoints.run_directory(config.eval_dir))
+    names = inference.class_names(config, run_directory.of(config.eval_dir))
     if names is None:
         log.info('no class names known (no labels.txt, no class_names in dataset.json): '
                  'printing class indices')

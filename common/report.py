@@ -1,7 +1,5 @@
 """What the zoo prints besides the training line: the evaluation table (seed format) and the
 --list_networks report (parameters, multiply-adds, recipe)."""
-import json
-import os
 import time
 
 import tensorflow as tf
@@ -31,24 +29,6 @@ def skipped_row(step, steps_per_epoch, reason):
     """A table row for a checkpoint that is no longer there (not an error)."""
     return dict(row(step, steps_per_epoch, dict(top1=0.0, top5=0.0, val_loss=0.0, images=0),
                     time.time()), skipped=reason)
-
-
-EVALUATIONS_FILE = 'evaluations.jsonl'
-
-
-def record_evaluation(log_dir, r):
-    """Appends a training run's table row to log_dir/evaluations.jsonl (rank 0)."""
-    with open(os.path.join(log_dir, EVALUATIONS_FILE), 'a') as f:
-        f.write(json.dumps(r, sort_keys=True) + '\n')
-
-
-def evaluated_steps(log_dir):
-    """Steps whose row a training run has written."""
-    try:
-        with open(os.path.join(log_dir, EVALUATIONS_FILE)) as f:
-            return {json.loads(line)['step'] for line in f if line.strip()}
-    except (OSError, ValueError, KeyError):
-        return set()
 
 
 def log_rows(rows):

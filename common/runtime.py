@@ -7,7 +7,7 @@ import collections
 import functools
 import math
 
-from common import backend, checkpoints, input_pipeline, run_record
+from common import backend, input_pipeline, run_directory, run_record
 from common.errors import UsageError
 
 Runtime = collections.namedtuple('Runtime', [
@@ -84,7 +84,7 @@ def make_runtime(config):
     where = backend.detect(config.device, config.rank_size)
     restore_prefix = None
     if config.restore_path:
-        restore_prefix = checkpoints.resolve_restore_path(config.restore_path)
+        restore_prefix = run_directory.resolve_restore_path(config.restore_path)
     num_train, spe = _train_size(config, where.size)
     total_steps = save_steps = None
     if config.mode != 'evaluate':

@@ -7,7 +7,7 @@ import os
 import tensorflow as tf
 
 from common import (backend, checkpoints, command_line, estimator, inference, input_pipeline,
-                    model_fn, preprocessing, report, run_record)
+                    model_fn, preprocessing, report, run_directory, run_record)
 from common.errors import UsageError
 from common.hooks import CheckpointSaver, TrainLogHook
 from common.logs import log
@@ -143,42 +143,9 @@ class _HparamsWriter(tf.estimator.SessionRunHook):
         write_hparams(self._config, self._runtime)
 
 
-def _record(directory):
-    """A run directory's hparams.json, {} when it has none or a damaged one (training rewrites
-    it; evaluation and export say so)."""
-    try:
-        return run_record.read(directory) or {}
-    except UsageError:
-        return {}
-
-
-def _trained_on_ascend(directory):
-    """Whether a run directory's record says it was trained on Ascend, whose NPUEstimator saver
-    writes model.ckpt-0, the initial weights, when the session starts (an imported directory's
-    model.ckpt-0 is its weights, and other backends never write one)."""
-    record = _record(directory)
-    return record.get('device') == 'npu' and run_record.kind_of(record) == 'training'
-
-
-def _without_session_start(listed, directory):
-    """The checkpoints of an Ascend training directory but model.ckpt-0, the initial weights
-    its saver wrote before the first step."""
-    trained = [(step, prefix) for step, prefix in listed if step > 0]
-    if len(trained) == len(listed):
-        return listed
-    if not trained:
-        raise UsageError('%s holds only model.ckpt-0, the initial weights that the NPU saver '
-                         'writes before the first step: no trained checkpoint to evaluate'
-                         % directory)
-    log.info('model.ckpt-0 not evaluated: the initial weights, written before the first step')
-    return trained
-
-
 def evaluate_all(network, classifier, eval_input, config, runtime):
     """Evaluates every checkpoint in eval_dir (or the one prefix) and prints the table."""
-    listed = checkpoints.list_checkpoints(config.eval_dir)
-    if os.path.isdir(config.eval_dir) and _trained_on_ascend(config.eval_dir):
-        listed = _without_session_start(listed, config.eval_dir)
+    listed = run_directory.checkpoints_to_evaluate(config.eval_dir)
     shapes = model_shapes(network, config)
     for _, prefix in listed:
         try:
@@ -204,13 +171,13 @@ def _evaluate_and_record(evaluator, eval_input, target, prefix, config, runtime)
     row = _evaluate(evaluator, eval_input, target, prefix, config, runtime)
     report.log_rows([row])
     if runtime.rank == 0:
-        report.record_evaluation(config.log_dir, row)
+        run_directory.record_evaluation(config.log_dir, row)
 
 
 def _redo_interrupted_evaluations(evaluator, eval_input, targets, start, config, runtime):
     """Evaluates the reached targets whose table row was never written (a run stopped during
     its evaluation), when their checkpoint is still there."""
-    done = report.evaluated_steps(config.log_dir)
+    done = run_directory.evaluated_steps(config.log_dir)
     for target in targets:
         if target <= start and target not in done:
             prefix = os.path.join(config.log_dir, 'model.ckpt-%d' % target)
@@ -254,7 +221,7 @@ def train(classifier, evaluator, train_fn, eval_input, config, runtime, start):
             # Training stops exactly at the target; rank 0 writes that checkpoint, the other
             # ranks wait for it, so that every rank evaluates the same weights.
             _evaluate_and_record(evaluator, eval_input, target,
-                                 checkpoints.wait_for(config.log_dir, target), config, runtime)
+                                 run_directory.wait_for(config.log_dir, target), config, runtime)
 
 
 # Flags that only the NPU uses, with the value that means "off".
@@ -311,10 +278,7 @@ def run(network, config, runtime):
     start = None  # the step a training resumes from
     if config.mode != 'evaluate':
         if runtime.rank == 0:
-            if runtime.device == 'npu' and run_record.kind_of(_record(config.log_dir)) != (
-                    'imported'):
-                checkpoints.remove_session_start(config.log_dir)
-            checkpoints.repair(config.log_dir)
+            run_directory.prepare_to_resume(config.log_dir, runtime.device)
         latest = tf.train.latest_checkpoint(config.log_dir)
         if latest:  # the run directory's checkpoint must fit the model
             start = checkpoints.step_of(latest)

@@ -15,8 +15,7 @@ import pytest
 import tensorflow as tf
 
 import official
-from common import (backend, checkpoints, estimator, logs, optimizer, runtime,
-                    trainer)
+from common import (backend, estimator, logs, optimizer, run_directory, runtime, trainer)
 from common.errors import UsageError
 from conftest import (FAKE_NPU, NPU_JOB_VARIABLES, TINY, checkpoint_steps,
                       make_config, run_train, table_rows, train_lines)
@@ -353,11 +352,11 @@ def test_session_start_checkpoint_is_removed_before_a_rerun(tmp_path, capsys):
     run = str(tmp_path / 'run')
     _save_checkpoint(os.path.join(run, 'model.ckpt'), 0)
     assert checkpoint_steps(run) == [0]
-    checkpoints.remove_session_start(run)
+    run_directory.remove_session_start(run)
     assert os.listdir(run) == [] and 'removed model.ckpt-0' in capsys.readouterr().out
     _save_checkpoint(os.path.join(run, 'model.ckpt'), 0)
     _save_checkpoint(os.path.join(run, 'model.ckpt'), 10)
-    checkpoints.remove_session_start(run)
+    run_directory.remove_session_start(run)
     assert checkpoint_steps(run) == [0, 10]
 
 
@@ -452,4 +451,4 @@ def test_only_an_ascend_training_directory_hides_model_ckpt_0(tmp_path):
         directory.mkdir()
         record = dict(device=device, **({'imported_from': 'x.pth'} if imported else {}))
         (directory / 'hparams.json').write_text(json.dumps(record))
-        assert trainer._trained_on_ascend(str(directory)) is hidden
+        assert run_directory.trained_on_ascend(str(directory)) is hidden

@@ -211,12 +211,13 @@ def test_a_second_training_on_one_log_dir_stops_at_start(demo_dir, tmp_path):
     import signal
     import subprocess
     import sys
-    from common import run_lock
+    from common import run_directory
     from conftest import ROOT
     log_dir = str(tmp_path / 'run')
     holder = subprocess.Popen(
-        [sys.executable, '-c', 'import sys, time\nfrom common import run_lock\n'
-         'with run_lock.held(sys.argv[1]):\n    print("held", flush=True)\n    time.sleep(120)',
+        [sys.executable, '-c', 'import sys, time\nfrom common import run_directory\n'
+         'with run_directory.held(sys.argv[1]):\n    print("held", flush=True)\n'
+         '    time.sleep(120)',
          log_dir], cwd=ROOT, stdout=subprocess.PIPE, universal_newlines=True)
     try:
         assert holder.stdout.readline().strip() == 'held'
@@ -226,23 +227,23 @@ def test_a_second_training_on_one_log_dir_stops_at_start(demo_dir, tmp_path):
         assert result.returncode == 2 and len(lines) == 1, result.stderr
         assert lines[0].startswith('error: %s is in use by a training run (pid %d on '
                                    % (log_dir, holder.pid)), lines[0]
-        assert os.listdir(log_dir) == [run_lock.LOCK_FILE]  # no log, no record
+        assert os.listdir(log_dir) == [run_directory.LOCK_FILE]  # no log, no record
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-    with run_lock.held(log_dir):
+    with run_directory.held(log_dir):
         pass
 
 
 def test_a_file_system_without_locks_runs_unlocked_and_says_so(tmp_path, monkeypatch):
     import errno
-    from common import run_lock
+    from common import run_directory
 
     def no_locks(handle, operation):
         raise OSError(errno.ENOLCK, 'No locks available')
 
-    monkeypatch.setattr(run_lock.fcntl, 'flock', no_locks)
-    with run_lock.held(str(tmp_path)) as warning:
+    monkeypatch.setattr(run_directory.fcntl, 'flock', no_locks)
+    with run_directory.held(str(tmp_path)) as warning:
         assert warning == ('warning: %s/.lock cannot be locked (No locks available): nothing '
                            'stops a second training in this --log_dir' % tmp_path)
 
