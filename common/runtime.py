@@ -1,7 +1,8 @@
 """What a run learns when it starts: backend and ranks, record counts, steps, checkpoint interval.
 
 Built once from the Config by make_runtime() (or fixed() for graphs built outside a run: tests,
-benchmarks) and never changed; hparams.json records it beside the configuration.
+benchmarks) and never changed; hparams.json records it beside the configuration, all but the
+training shards' paths (RECORD_EXCLUDES).
 """
 import collections
 import functools
@@ -13,16 +14,24 @@ from common.errors import UsageError
 Runtime = collections.namedtuple('Runtime', [
     'device', 'rank', 'rank_size', 'local_rank', 'local_size',
     'num_train_images', 'steps_per_epoch', 'total_steps', 'save_checkpoints_steps',
-    'restore_prefix'])
+    'restore_prefix', 'train_files'])
+# Runtime fields hparams.json leaves out: a path per shard (1,024 for ImageNet).
+RECORD_EXCLUDES = ('train_files',)
+
+
+def record_fields(runtime):
+    """The runtime's fields as hparams.json records them."""
+    return {k: v for k, v in runtime._asdict().items() if k not in RECORD_EXCLUDES}
 
 
 def fixed(config, device='cpu', rank=0, rank_size=1, local_rank=0, local_size=1,
           steps_per_epoch=1000, total_steps=10 ** 6, save_checkpoints_steps=10 ** 9,
-          num_train_images=None, restore_prefix=None):
+          num_train_images=None, restore_prefix=None, train_files=None):
     """A Runtime with given numbers, for graphs built outside a run (tests, benchmarks)."""
     del config  # the same signature as make_runtime(): a runtime always belongs to a configuration
     return Runtime(device, rank, rank_size, local_rank, local_size, num_train_images,
-                   steps_per_epoch, total_steps, save_checkpoints_steps, restore_prefix)
+                   steps_per_epoch, total_steps, save_checkpoints_steps, restore_prefix,
+                   train_files)
 
 
 def train_targets(config, steps_per_epoch):
@@ -59,24 +68,24 @@ def check_npu_loops(config, targets, steps_per_epoch, save_checkpoints_steps):
 
 
 def _train_size(config, rank_size):
-    """(records in the train split, steps per epoch); in evaluate mode without training data
-    they come from the checkpoint directory's hparams.json, or are unknown (None, None)."""
+    """(train shards, records in them, steps per epoch); in evaluate mode without training
+    data the counts come from the checkpoint directory's hparams.json, or are unknown."""
     try:
-        files = input_pipeline.find_files(config.data_dir, 'train')
+        files = tuple(input_pipeline.find_files(config.data_dir, 'train'))
     except UsageError:
         if config.mode != 'evaluate':
             raise
         saved = run_record.read(config.eval_dir) or {}
-        return saved.get('num_train_images'), saved.get('steps_per_epoch')
+        return None, saved.get('num_train_images'), saved.get('steps_per_epoch')
     num = input_pipeline.count_records(files)
     if config.mode == 'evaluate':
-        return num, num // (config.batch_size * rank_size) or None
+        return files, num, num // (config.batch_size * rank_size) or None
     global_batch = config.batch_size * rank_size
     if num < global_batch:
         raise UsageError('the global batch (--batch_size=%d x %d ranks) is larger than the %d '
                          'training images in %s' % (config.batch_size, rank_size, num,
                                                     config.data_dir))
-    return num, num // global_batch
+    return files, num, num // global_batch
 
 
 def make_runtime(config):
@@ -85,7 +94,7 @@ def make_runtime(config):
     restore_prefix = None
     if config.restore_path:
         restore_prefix = run_directory.resolve_restore_path(config.restore_path)
-    num_train, spe = _train_size(config, where.size)
+    files, num_train, spe = _train_size(config, where.size)
     total_steps = save_steps = None
     if config.mode != 'evaluate':
         if config.max_epochs is None and not config.max_train_steps:
@@ -99,4 +108,4 @@ def make_runtime(config):
         if where.device == 'npu':
             check_npu_loops(config, targets, spe, save_steps)
     return Runtime(where.device, where.rank, where.size, where.local_rank, where.local_size,
-                   num_train, spe, total_steps, save_steps, restore_prefix)
+                   num_train, spe, total_steps, save_steps, restore_prefix, files)

@@ -11,7 +11,7 @@ from common import (backend, checkpoints, command_line, estimator, inference, in
 from common.errors import UsageError
 from common.hooks import CheckpointSaver, TrainLogHook
 from common.logs import log
-from common.runtime import train_targets
+from common.runtime import record_fields, train_targets
 
 
 def _describe_device(config, runtime):
@@ -75,9 +75,8 @@ def _input_fns(config, runtime):
     rank, size = runtime.rank, runtime.rank_size
     train_fn = eval_input = None
     if config.mode != 'evaluate':
-        files = input_pipeline.find_files(config.data_dir, 'train')
-        train_fn = functools.partial(input_pipeline.train_dataset, files, record.train, config,
-                                     rank=rank, size=size)
+        train_fn = functools.partial(input_pipeline.train_dataset, list(runtime.train_files),
+                                     record.train, config, rank=rank, size=size)
     if config.mode != 'train':
         files = input_pipeline.find_files(config.data_dir, 'validation')
         num = input_pipeline.count_records(files)
@@ -123,7 +122,7 @@ def _evaluate(classifier, eval_input, step, prefix, config, runtime):
 def write_hparams(config, runtime):
     """Records the configuration, the runtime (one flat mapping) and the command line in
     log_dir; a different record already there is kept as hparams.previous.json."""
-    record = dict(config.as_dict(), command=command_line.as_typed(), **runtime._asdict())
+    record = dict(config.as_dict(), command=command_line.as_typed(), **record_fields(runtime))
     run_record.write(config.log_dir, 'training', record, keep_previous=True)
     # The class names travel with the checkpoints (export and predict read them).
     names = inference.dataset_class_names(config, (config.data_dir,))
