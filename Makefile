@@ -28,7 +28,7 @@ $(ONNX_STAMP): $(STAMP)
 	touch $@
 
 test: $(HOROVOD_STAMP) $(ONNX_STAMP)
-	$(VENV)/bin/python -m pytest -q tests
+	$(VENV)/bin/python -m pytest -q --durations=10 tests
 
 # The linter (.flake8 holds its settings and the reasons for what it ignores); CI runs it first.
 lint: $(STAMP)
