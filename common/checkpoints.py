@@ -88,7 +88,8 @@ def warm_start(path, exclude, variables, averages=None):
             continue
         if name not in stored:
             raise UsageError('--restore_path=%s has no variable %s (exclude its scope with '
-                             '--restore_exclude)' % (path, name))
+                             '--restore_exclude, or give the network options it was trained '
+                             'with)' % (path, name))
         if list(stored[name]) != var.shape.as_list():
             raise UsageError('--restore_path=%s: variable %s has shape %s in the checkpoint but '
                              '%s in the model (exclude its scope with --restore_exclude)'
@@ -102,3 +103,6 @@ def warm_start(path, exclude, variables, averages=None):
              len(assignment), path)
     log.info('not restored (--restore_exclude=%s): %s', ','.join(exclude),
              ', '.join(skipped) or 'none')
+    if shadows:
+        log.info('weight averages of the %d restored variables start from their restored '
+                 'values', len(shadows))

@@ -6,7 +6,6 @@ settings are layers of config.resolve.
 import collections
 import glob
 import os
-import sys
 
 from absl import flags
 
@@ -90,11 +89,6 @@ def help_text(network, networks):
                 opt.name, value, opt.help,
                 ' One of: %s.' % ', '.join(opt.choices) if opt.choices else ''))
     return '\n'.join(lines)
-
-
-def as_typed():
-    """This process's command line, as hparams.json records it."""
-    return ' '.join(sys.argv)
 
 
 def _model_path(overrides):

@@ -269,8 +269,8 @@ def resolve(network, overrides=None, dataset=None, other_networks=(), checkpoint
             demo=None):
     """Returns the Config of `network` (an official.load record).
 
-    dataset: the data directory's description (dataset.json), whose num_classes sits between
-    the recipe and the overrides. demo: the demo's settings (common/demo.py), below the
+    dataset: the data directory's description (dataset.json), whose num_classes sits above
+    the recipe and below the other layers. demo: the demo's settings (common/demo.py), below the
     checkpoint's and the user's. checkpoint: the hparams.json of the model that --eval_dir
     (evaluate, export, predict) or --restore_path (fine-tuning) names. other_networks: the
     registry, so that an option of another network is named as such rather than as unknown.

@@ -167,13 +167,12 @@ def latest_step(model_dir):
 
 
 def prepare_to_resume(log_dir, device):
-    """The newest checkpoint a training in log_dir resumes from, or None, once the directory
-    is safe to resume from (rank 0): on Ascend a lone session-start model.ckpt-0 removed
-    (not an imported directory's), leftovers of a killed save removed, the index rewritten."""
+    """Makes log_dir safe for a training to resume from (rank 0, before the others look): on
+    Ascend a lone session-start model.ckpt-0 removed (not an imported directory's), leftovers
+    of a killed save removed, the checkpoint index rewritten."""
     if device == 'npu' and run_record.kind_of(record(log_dir)) != 'imported':
         remove_session_start(log_dir)
     repair(log_dir)
-    return tf.train.latest_checkpoint(log_dir)
 
 
 def record(directory):

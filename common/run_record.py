@@ -60,9 +60,16 @@ def _replace(path, text):
     os.replace(path + '.tmp', path)
 
 
+def _differs(previous, record):
+    """Whether two records describe different runs: the command line aside, and the fields an
+    older zoo did not write (a later option at its value) not counted."""
+    new = json.loads(json.dumps(record))  # as JSON gives it back: tuples become lists
+    return any(previous.get(k) != new.get(k) for k in previous if k not in ('command', 'kind'))
+
+
 def write(directory, kind, record, keep_previous=False):
     """Writes the directory's hparams.json of `kind`. keep_previous: a different record already
-    there (the `command` aside) is kept as hparams.previous.json."""
+    there is kept as hparams.previous.json."""
     if kind not in KINDS:
         raise ValueError('unknown record kind %r' % kind)
     record = dict(record, kind=kind)
@@ -72,9 +79,7 @@ def write(directory, kind, record, keep_previous=False):
             previous = read(directory)
         except UsageError:
             previous = None
-        # compared as JSON gives them back (tuples become lists), the command line aside
-        if previous is not None and dict(previous, command=None, kind=kind) != dict(
-                json.loads(json.dumps(record)), command=None):
+        if previous is not None and _differs(previous, record):
             os.replace(path, os.path.join(directory, PREVIOUS_HPARAMS_FILE))
     _replace(path, json.dumps(record, indent=2, sort_keys=True))
 

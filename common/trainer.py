@@ -3,10 +3,11 @@ attaches to the model: the log line, the broadcast from rank 0, the saver, the w
 import collections
 import functools
 import os
+import sys
 
 import tensorflow as tf
 
-from common import (backend, checkpoints, command_line, estimator, inference, input_pipeline,
+from common import (backend, checkpoints, estimator, inference, input_pipeline,
                     model_fn, preprocessing, report, run_directory, run_record)
 from common.errors import UsageError
 from common.hooks import CheckpointSaver, TrainLogHook
@@ -122,7 +123,7 @@ def _evaluate(classifier, eval_input, step, prefix, config, runtime):
 def write_hparams(config, runtime):
     """Records the configuration, the runtime (one flat mapping) and the command line in
     log_dir; a different record already there is kept as hparams.previous.json."""
-    record = dict(config.as_dict(), command=command_line.as_typed(), **record_fields(runtime))
+    record = dict(config.as_dict(), command=' '.join(sys.argv), **record_fields(runtime))
     run_record.write(config.log_dir, 'training', record, keep_previous=True)
     # The class names travel with the checkpoints (export and predict read them).
     names = inference.dataset_class_names(config, (config.data_dir,))

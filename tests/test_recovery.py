@@ -250,8 +250,8 @@ def test_a_file_system_without_locks_runs_unlocked_and_says_so(tmp_path, monkeyp
 
 def test_a_run_directory_written_before_record_kinds_still_works(demo_dir, tmp_path):
     """tests/data/run_before_kind: a small DenseNet trained 2 steps by the zoo before
-    hparams.json had a `kind` (commit 010fbcc), its checkpoint index naming the directory it
-    was written in. It evaluates, exports, predicts and resumes as it did."""
+    hparams.json had a `kind` (commit 010fbcc), copied elsewhere. It evaluates, exports,
+    predicts and resumes as it did; its record is kept beside the new one, which differs."""
     from common import run_record
     from conftest import ROOT
     old = str(tmp_path / 'old')
@@ -281,3 +281,21 @@ def test_a_run_directory_written_before_record_kinds_still_works(demo_dir, tmp_p
     record = run_record.read(old)
     assert record['kind'] == 'training' and record['max_train_steps'] == 3
     assert 'kind' not in json.load(open(os.path.join(old, run_record.PREVIOUS_HPARAMS_FILE)))
+
+
+def test_a_resumed_record_is_kept_aside_only_when_it_differs(tmp_path):
+    """hparams.previous.json keeps an earlier record that describes another run; the command
+    line, the kind and the fields an older zoo did not write are no difference."""
+    from common import run_record
+    directory = str(tmp_path)
+    older = dict(network='densenet121', lr=0.1, command='train.py --lr=0.1')
+    with open(os.path.join(directory, run_record.HPARAMS_FILE), 'w') as f:
+        json.dump(older, f)  # as a zoo before `kind` and block_config wrote it
+    run_record.write(directory, 'training', dict(older, command='train.py', block_config=(
+        6, 12, 24, 16)), keep_previous=True)
+    assert not os.path.exists(os.path.join(directory, run_record.PREVIOUS_HPARAMS_FILE))
+    assert run_record.read(directory)['block_config'] == [6, 12, 24, 16]
+    run_record.write(directory, 'training', dict(older, lr=0.2), keep_previous=True)
+    assert run_record.read(directory)['lr'] == 0.2
+    with open(os.path.join(directory, run_record.PREVIOUS_HPARAMS_FILE)) as f:
+        assert json.load(f)['lr'] == 0.1
