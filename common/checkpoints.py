@@ -74,10 +74,10 @@ def _excluded(name, scopes):
     return any(name == s.rstrip('/') or name.startswith(s.rstrip('/') + '/') for s in scopes)
 
 
-def warm_start(path, exclude, variables, averages=None):
+def warm_start(path, exclude, variables):
     """Initializes `variables` (the model's) from checkpoint `path`, except `exclude` scopes:
-    batch-norm moving statistics come along; optimizer slots start fresh. averages: {model
-    variable name: its weight average's variable}, which start from the restored values.
+    batch-norm moving statistics come along; optimizer slots start fresh; the weight averages
+    of restored variables already in the graph start from the restored values.
     """
     stored = dict(tf.train.list_variables(path))
     assignment, skipped = {}, []
@@ -96,7 +96,9 @@ def warm_start(path, exclude, variables, averages=None):
                              % (path, name, list(stored[name]), var.shape.as_list()))
         assignment[name] = var
     tf.compat.v1.train.init_from_checkpoint(path, assignment)
-    shadows = {name: (averages or {})[name] for name in assignment if name in (averages or {})}
+    graph = {v.op.name: v for v in tf.compat.v1.global_variables()}
+    shadows = {name: graph[name + AVERAGE_SUFFIX] for name in assignment
+               if name + AVERAGE_SUFFIX in graph}
     if shadows:  # a checkpoint name maps to one variable a call
         tf.compat.v1.train.init_from_checkpoint(path, shadows)
     log.info('restored %d variables (weights and batch-norm statistics) from %s',

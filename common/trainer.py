@@ -57,13 +57,9 @@ def for_training(network_model_fn, config, runtime, warm_start_from=None):
 
 
 def _warm_start(prefix, exclude):
-    """The model's variables from checkpoint `prefix`; their weight averages, made by the
-    model_fn already, start from the same values."""
-    variables = model_fn.model_variables()
-    named = {v.op.name: v for v in tf.compat.v1.global_variables()}
-    averages = {v.op.name: named[v.op.name + checkpoints.AVERAGE_SUFFIX] for v in variables
-                if v.op.name + checkpoints.AVERAGE_SUFFIX in named}
-    checkpoints.warm_start(prefix, exclude, variables, averages)
+    """The model's variables from checkpoint `prefix`, once model_fn has built them and their
+    weight averages (which start from the same values)."""
+    checkpoints.warm_start(prefix, exclude, model_fn.model_variables())
 
 
 # The evaluation input: its input_fn, the steps that read every record once, and their number.
