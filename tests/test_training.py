@@ -162,6 +162,45 @@ def test_fine_tuning_starts_the_weight_averages_from_the_restored_weights(traine
                               stored.get_tensor('densenet121/classifier/kernel'))
 
 
+def test_weight_averages_follow_tf_trains_exponential_moving_average(tmp_path):
+    """The training graph's weight averages start at their variables' initial values and move
+    as tf.train.ExponentialMovingAverage(decay, num_updates=global step) moves its own:
+    average -= (1 - min(decay, (1 + step) / (10 + step))) * (average - variable), the
+    variable and step read after the step's update. In-process, the tiny DenseNet, 4 steps."""
+    cfg = make_config(mode='train', num_classes=10, image_size=32, block_config='1,1,1,1',
+                      moving_average_decay=0.5, log_dir=str(tmp_path))
+    run = runtime.fixed(cfg, steps_per_epoch=10, total_steps=100)
+    with tf.Graph().as_default():
+        rng = np.random.RandomState(0)
+        spec = official.load('densenet121').model_fn(
+            {'image': tf.constant(rng.uniform(-1, 1, [8, 32, 32, 3]).astype(np.float32))},
+            tf.constant(rng.randint(0, 10, 8).astype(np.int32)), tf.estimator.ModeKeys.TRAIN,
+            dict(config=cfg, runtime=run))
+        variables = {v.op.name: v for v in model_fn.model_variables()}
+        averages = {name: v for v in tf.compat.v1.global_variables()
+                    for name in [v.op.name[:-len(checkpoints.AVERAGE_SUFFIX)]]
+                    if v.op.name.endswith(checkpoints.AVERAGE_SUFFIX)}
+        assert sorted(averages) == sorted(variables) and len(variables) == 66
+        step = tf.compat.v1.train.get_global_step()
+        with tf.compat.v1.Session() as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            expected = session.run(variables)
+            np.testing.assert_equal(session.run(averages), expected)
+            for _ in range(4):
+                session.run(spec.train_op)
+                values, count = session.run([variables, step])
+                decay = np.float32(min(0.5, (1.0 + count) / (10.0 + count)))
+                expected = {name: expected[name] - (expected[name] - values[name]) * (
+                    np.float32(1) - decay) for name in values}
+                got = session.run(averages)
+                for name in values:
+                    np.testing.assert_allclose(got[name], expected[name], rtol=1e-6, atol=1e-7,
+                                               err_msg=name)
+            # the averages moved: not a copy of the variables
+            assert not np.allclose(got['densenet121/classifier/kernel'],
+                                   values['densenet121/classifier/kernel'])
+
+
 def test_fine_tune_mismatch_names_variable_and_shapes(trained, tmp_path):
     log_dir = str(tmp_path / 'mismatch')
     result = run_train(['--mode=train', '--max_train_steps=1', '--num_classes=12',
