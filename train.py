@@ -14,8 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 import official
-from common import (checkpoints, command_line, config, export, input_pipeline, logs, predict,
-                    report, run_directory, runtime, trainer)
+from common import (checkpoints, command_line, config, export, host_memory, input_pipeline, logs,
+                    predict, report, run_directory, runtime, trainer)
 from common.errors import UsageError
 
 EXIT_USAGE, EXIT_DATA = 2, 1
@@ -63,6 +63,8 @@ def main(argv):
                 return 0
             return predict.predict_images(network, cfg)
         run = runtime.make_runtime(cfg)
+        if run.device == 'cpu':
+            host_memory.keep_freed_memory()  # before the first session's threads
         # Rank 0 of a training holds its run directory for the process's life, from before
         # anything is written there (evaluation only reads it).
         training = cfg.mode != 'evaluate' and run.rank == 0

@@ -21,7 +21,7 @@ import tensorflow as tf
 from absl import app, flags
 
 import official
-from benchmarks.environment import tf_distribution
+from benchmarks.environment import cpu_name, tf_distribution
 from common import config, export, logs, model_fn, run_directory, run_record
 
 FLAGS = flags.FLAGS
@@ -129,8 +129,7 @@ def _report(network, cfg):
          os.path.exists(os.path.join(directory, export.ONNX_MODEL))),
         ('frozen graph (TF session)', lambda b: frozen_graph_runner(directory, b), True),
         ('SavedModel (TF session)', lambda b: saved_model_runner(directory), True)) if present]
-    print('%s, %dx%d, %s, %d CPU cores' % (network.name, size, size, tf_distribution(),
-                                           os.cpu_count()))
+    print('%s, %dx%d, %s, %s' % (network.name, size, size, tf_distribution(), cpu_name()))
     print('images/s at each batch (ratio to %s), latency at batch 1' % runners[0][0])
     print('%-27s%s  p50 / p99 ms' % ('runtime', ''.join(
         '%20s' % ('batch %s' % b) for b in FLAGS.batch_sizes)))

@@ -28,9 +28,9 @@ import tensorflow as tf
 from absl import app, flags
 
 import official
-from benchmarks.environment import tf_distribution
-from common import (config, demo, estimator, input_pipeline, preprocessing, report,
-                    runtime)
+from benchmarks.environment import cpu_name, tf_distribution
+from common import (config, demo, estimator, host_memory, input_pipeline, preprocessing,
+                    report, runtime)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('network', 'densenet121', official.NETWORK_NAMES, 'Network to measure.')
@@ -116,13 +116,20 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def torch_step(model_name, cfg):
-    """The PyTorch peer's JSON line (images_per_s, first_step_s, peak_rss_mb)."""
+# host_memory's settings, for the peer's process
+KEEP_FREED_MEMORY = dict(MALLOC_ARENA_MAX='1', MALLOC_MMAP_MAX_='0',
+                         MALLOC_TRIM_THRESHOLD_=str(2 ** 31 - 1))
+
+
+def torch_step(model_name, cfg, env=None):
+    """The PyTorch peer's JSON line (images_per_s, first_step_s, peak_rss_mb), its process
+    given the environment variables `env` too."""
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'torch_peer.py')
     out = subprocess.run([FLAGS.torch_python, script, model_name, str(cfg.batch_size),
                           str(cfg.image_size), str(os.cpu_count()), str(FLAGS.steps)]
                          + ([FLAGS.megvii_dir] if model_name == MEGVII_PEER else []),
-                         stdout=subprocess.PIPE, universal_newlines=True, check=True)
+                         stdout=subprocess.PIPE, universal_newlines=True, check=True,
+                         env=dict(os.environ, **(env or {})))
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -225,12 +232,13 @@ def main(argv):
                   'ShuffleNet-Series checkout' % FLAGS.megvii_dir, file=sys.stderr)
             return 2
     cfg, run = _configuration(network)
+    kept = host_memory.keep_freed_memory()  # as train.py on the CPU
     data_dir = FLAGS.data_dir or demo.data_dir()
     files = input_pipeline.find_files(data_dir, 'train')
     batch = cfg.batch_size
-    print('%s, batch %d, %dx%d, %s, %d CPU cores' % (
-        network.name, batch, cfg.image_size, cfg.image_size, tf_distribution(),
-        os.cpu_count()))
+    print('%s, batch %d, %dx%d, %s, %s%s' % (
+        network.name, batch, cfg.image_size, cfg.image_size, tf_distribution(), cpu_name(),
+        ', freed memory kept (common/host_memory.py)' if kept else ''))
     # The peak reference first, in a fresh process: measured after a network's training
     # graph, the same matrix product ran at 163 instead of 289 GFLOP/s.
     machine, reference = peak_reference(run)
@@ -255,13 +263,16 @@ def main(argv):
         print('tf.keras.applications.%s train step: %.2f images/s; ours/keras = %.2f' % (
             peer, batch / keras, keras / synthetic))
     if FLAGS.torch_python and torch_peer:
-        theirs = torch_step(torch_peer, cfg)
-        print('%s %s (torch %s, %d threads) train step: %.2f images/s, first step '
-              '%.1f s, peak RSS %.0f MB; ours/torch = %.2f' % (
-                  'megvii' if torch_peer == MEGVII_PEER else 'torchvision', torch_peer,
-                  theirs['torch'], os.cpu_count(), theirs['images_per_s'],
-                  theirs['first_step_s'], theirs['peak_rss_mb'],
-                  (batch / synthetic) / theirs['images_per_s']))
+        # PyTorch as its users run it, then with the allocator settings train.py uses
+        peers = [(None, '')] + ([(KEEP_FREED_MEMORY, ', freed memory kept')] if kept else [])
+        for env, how in peers:
+            theirs = torch_step(torch_peer, cfg, env)
+            print('%s %s (torch %s, %d threads%s) train step: %.2f images/s, first step '
+                  '%.1f s, peak RSS %.0f MB; ours/torch = %.2f' % (
+                      'megvii' if torch_peer == MEGVII_PEER else 'torchvision', torch_peer,
+                      theirs['torch'], os.cpu_count(), how, theirs['images_per_s'],
+                      theirs['first_step_s'], theirs['peak_rss_mb'],
+                      (batch / synthetic) / theirs['images_per_s']))
     return 0
 
 
