@@ -18,7 +18,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from common import inference, model_fn, preprocessing, run_record, staging
+from common import inference, model_fn, onnx_layout, preprocessing, run_record, staging
 from common.config import EXPORT_FORMATS
 from common.errors import UsageError
 from common.logs import log
@@ -163,13 +163,16 @@ def _write_saved_model(network, config, prefix, path):
 
 
 def _write_onnx(graph_def, path, size):
-    """Converts with tf2onnx, then checks onnxruntime's logits against TensorFlow's."""
+    """Converts with tf2onnx (channel shuffles moved to NCHW: common/onnx_layout.py), then
+    checks onnxruntime's logits against TensorFlow's."""
     import onnxruntime
     from tf2onnx import convert
     outputs = ['%s:0' % name for name in FROZEN_OUTPUTS]
     with tf.Graph().as_default():
-        convert.from_graph_def(graph_def, input_names=['input:0'], output_names=outputs,
-                               opset=ONNX_OPSET, output_path=path)
+        model, _ = convert.from_graph_def(graph_def, input_names=['input:0'],
+                                          output_names=outputs, opset=ONNX_OPSET)
+    with open(path, 'wb') as f:
+        f.write(onnx_layout.shuffles_in_nchw(model).SerializeToString())
     images = np.random.RandomState(0).uniform(-2, 2, [2, size, size, 3]).astype(np.float32)
     with tf.Graph().as_default() as g, tf.compat.v1.Session() as session:
         tf.import_graph_def(graph_def, name='')

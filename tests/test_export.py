@@ -8,6 +8,7 @@ import os
 import shutil
 
 import numpy as np
+import onnx as onnx_model
 import onnxruntime
 import pytest
 import tensorflow as tf
@@ -162,6 +163,13 @@ def test_every_format_gives_the_evaluate_paths_logits(name, tmp_path, demo_dir):
         # a free batch dimension: one image gives the first image's logits
         single = onnx.run(['logits:0'], {'input:0': images[:1]})[0]
         assert single.shape == (1, 10) and relative_error(single, expected[:1]) < 1e-5
+        # NCHW throughout: the input's is the only layout transpose left (common/onnx_layout.py;
+        # ShuffleNetV2 had 64 before, around each channel shuffle and split); the shuffles'
+        # own are 5-D. (AmoebaNet-D keeps 8 more, around its factorized reductions' shifts.)
+        nodes = onnx_model.load(os.path.join(out, 'model.onnx')).graph.node
+        layouts = [n for n in nodes if n.op_type == 'Transpose' and len(n.attribute[0].ints) == 4]
+        if name != 'amoebanet_d':
+            assert [n.input[0] for n in layouts] == ['input:0']
 
     if averages:  # the averages were exported, not the raw weights
         raw = estimator_logits(make_config(name, mode='evaluate', num_classes=10,
