@@ -1,15 +1,25 @@
 """Inference throughput and latency of an exported network: the frozen graph in a plain TF
-session, the SavedModel, and onnxruntime on the ONNX file, side by side in one run.
+session, the SavedModel, and onnxruntime on the ONNX file, side by side in one run; with
+--torch_python, also our model.onnx against the reference's own export.
 
     python -m benchmarks.inference --network=densenet121 [--eval_dir=CHECKPOINTS]
+        [--torch_python=PYTHON_WITH_TORCH [--megvii_dir=SHUFFLENET_SERIES/ShuffleNetV1]]
 
 Without --eval_dir the network is exported from randomly initialized weights at its recipe's
 image size (speed does not depend on the values). Prints images/s at batch 1, 8 and 32 and
 the p50/p99 latency of single images, and each runtime's throughput as a ratio of
 onnxruntime's (this machine is shared: compare ratios, not absolute figures).
+
+--torch_python (a Python with torch, torchvision, onnx and onnxruntime; benchmarks/onnx_peer.py):
+the reference network (torchvision's; megvii's ShuffleNetV1 from --megvii_dir) is randomly
+initialized and exported by torch.onnx.export (opset 13, free batch); its weights are imported
+(import_weights) and exported by us; both ONNX files then run in that Python's onnxruntime,
+alternating, with the largest logit difference between them.
 """
+import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +33,7 @@ from absl import app, flags
 import official
 from benchmarks.environment import cpu_name, tf_distribution
 from common import config, export, logs, model_fn, run_directory, run_record
+from common.weights import convert
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum('network', 'densenet121', official.NETWORK_NAMES, 'Network to measure.')
@@ -31,6 +42,15 @@ flags.DEFINE_integer('image_size', None, 'Image size (default: the recipe\'s).',
 flags.DEFINE_list('batch_sizes', ['1', '8', '32'], 'Batch sizes to measure.')
 flags.DEFINE_float('seconds', 3.0, 'Timed seconds per measurement (after two warm-up runs).',
                    lower_bound=0.1)
+flags.DEFINE_string('torch_python', None, 'A Python with torch, torchvision, onnx and '
+                    'onnxruntime: compares our model.onnx with the reference\'s own export.')
+flags.DEFINE_string('megvii_dir', None, 'The ShuffleNetV1 folder of a megvii-model/'
+                    'ShuffleNet-Series checkout: ShuffleNetV1\'s reference, with --torch_python.')
+
+# the reference each network's weights come from (benchmarks/onnx_peer.py)
+REFERENCES = {'densenet121': 'densenet121', 'vgg16': 'vgg16',
+              'shufflenet_v2': 'shufflenet_v2_x1_0', 'shufflenet_v1': 'megvii_shufflenet_v1'}
+PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'onnx_peer.py')
 
 
 def random_checkpoint(network, directory, image_size):
@@ -104,10 +124,15 @@ def main(argv):
         print('error: --image_size is for random weights; --eval_dir\'s checkpoint has its own',
               file=sys.stderr)
         return 2
+    reference = _check_reference_flags(network)
+    if reference is False:
+        return 2
     work = tempfile.mkdtemp(prefix='inference_benchmark_')
     try:
         source = FLAGS.eval_dir
-        if not source:
+        if reference:
+            source = _reference_weights(network, reference, work)
+        elif not source:
             source = os.path.join(work, 'checkpoint')
             os.makedirs(source)
             random_checkpoint(network, source, FLAGS.image_size)
@@ -116,9 +141,64 @@ def main(argv):
             run_directory.of(source)))
         export.export_model(network, cfg)
         _report(network, cfg)
+        if reference:
+            _compare_with_reference(cfg, reference, work)
     finally:
         shutil.rmtree(work)
     return 0
+
+
+def _check_reference_flags(network):
+    """The reference model's name for --torch_python, None without it, False (after an error
+    line) when the flags do not go together."""
+    if not FLAGS.torch_python:
+        return None
+    reference = REFERENCES.get(network.name)
+    problem = None
+    if not reference:
+        problem = '--torch_python: %s has no PyTorch reference' % network.name
+    elif FLAGS.eval_dir:
+        problem = '--torch_python exports the reference\'s random weights; drop --eval_dir'
+    elif reference == 'megvii_shufflenet_v1' and not os.path.isfile(
+            os.path.join(FLAGS.megvii_dir or '', 'network.py')):
+        problem = ('--torch_python with shufflenet_v1 needs --megvii_dir, the ShuffleNetV1 '
+                   'folder of a ShuffleNet-Series checkout')
+    if problem:
+        print('error: %s' % problem, file=sys.stderr)
+        return False
+    return reference
+
+
+def _peer(*arguments):
+    """Runs benchmarks/onnx_peer.py with --torch_python; returns its last stdout line."""
+    out = subprocess.run([FLAGS.torch_python, PEER] + [str(a) for a in arguments],
+                         stdout=subprocess.PIPE, universal_newlines=True, check=True).stdout
+    return out.strip().splitlines()[-1] if out.strip() else ''
+
+
+def _reference_weights(network, reference, work):
+    """The reference, randomly initialized, exported to ONNX by torch and its weights
+    imported: the checkpoint directory ours is exported from."""
+    size = FLAGS.image_size or config.resolve(network).image_size
+    _peer('export', reference, size, work, *([FLAGS.megvii_dir] if FLAGS.megvii_dir else []))
+    directory = os.path.join(work, 'imported')
+    convert.convert(network.name, os.path.join(work, 'reference.pth'), directory,
+                    image_size=size)
+    return directory
+
+
+def _compare_with_reference(cfg, reference, work):
+    result = json.loads(_peer('time', os.path.join(cfg.export_dir, export.ONNX_MODEL),
+                              os.path.join(work, 'reference.onnx'), cfg.image_size,
+                              ','.join(FLAGS.batch_sizes), FLAGS.seconds, os.cpu_count()))
+    print('our model.onnx and the reference\'s torch.onnx.export (%s, opset %d, the same '
+          'weights) in onnxruntime %s, %d threads, alternating:' % (
+              reference, export.ONNX_OPSET, result['onnxruntime'], os.cpu_count()))
+    for batch, row in sorted(result['batches'].items(), key=lambda item: int(item[0])):
+        print('  batch %3s: ours %8.1f images/s, reference %8.1f; ours/reference = %.2f; '
+              'logits differ by %.1e (relative)' % (batch, row['ours'], row['reference'],
+                                                     row['ours'] / row['reference'],
+                                                     row['logit_difference']))
 
 
 def _report(network, cfg):
