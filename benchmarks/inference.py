@@ -180,7 +180,8 @@ def _reference_weights(network, reference, work):
     """The reference, randomly initialized, exported to ONNX by torch and its weights
     imported: the checkpoint directory ours is exported from."""
     size = FLAGS.image_size or config.resolve(network).image_size
-    _peer('export', reference, size, work, *([FLAGS.megvii_dir] if FLAGS.megvii_dir else []))
+    _peer('export', reference, size, ','.join(FLAGS.batch_sizes), work,
+          *([FLAGS.megvii_dir] if FLAGS.megvii_dir else []))
     directory = os.path.join(work, 'imported')
     convert.convert(network.name, os.path.join(work, 'reference.pth'), directory,
                     image_size=size)
@@ -188,8 +189,8 @@ def _reference_weights(network, reference, work):
 
 
 def _compare_with_reference(cfg, reference, work):
-    result = json.loads(_peer('time', os.path.join(cfg.export_dir, export.ONNX_MODEL),
-                              os.path.join(work, 'reference.onnx'), cfg.image_size,
+    result = json.loads(_peer('time', os.path.join(cfg.export_dir, export.ONNX_MODEL), work,
+                              cfg.image_size,
                               ','.join(FLAGS.batch_sizes), FLAGS.seconds, os.cpu_count()))
     print('our model.onnx and the reference\'s torch.onnx.export (%s, opset %d, the same '
           'weights) in onnxruntime %s, %d threads, alternating:' % (

@@ -1,17 +1,21 @@
 """The reference's own ONNX export, for benchmarks.inference: run by a Python that has torch,
 torchvision, onnx and onnxruntime; it imports nothing from this project.
 
-    PYTHON_WITH_TORCH benchmarks/onnx_peer.py export MODEL SIZE DIRECTORY [MEGVII_DIR]
+    PYTHON_WITH_TORCH benchmarks/onnx_peer.py export MODEL SIZE BATCHES DIRECTORY [MEGVII_DIR]
         A randomly initialized reference network (a torchvision model name, or
         megvii_shufflenet_v1 from MEGVII_DIR, the ShuffleNetV1 folder of ShuffleNet-Series) ->
         DIRECTORY/reference.pth (its state_dict, for import_weights) and
-        DIRECTORY/reference.onnx (torch.onnx.export, opset 13, free batch, NCHW).
-    PYTHON_WITH_TORCH benchmarks/onnx_peer.py time OURS.onnx REFERENCE.onnx SIZE BATCHES
-        SECONDS THREADS
-        Both models in this onnxruntime, batch by batch, alternating: prints one JSON line with
-        images/s of each and the largest logit difference (ours takes NHWC, the reference NCHW).
+        DIRECTORY/reference_B.onnx for each B of BATCHES (torch.onnx.export, opset 13, NCHW,
+        traced at batch B with the batch marked free: megvii's channel shuffle reads the batch
+        size while traced, so its export only runs at that batch).
+    PYTHON_WITH_TORCH benchmarks/onnx_peer.py time OURS.onnx DIRECTORY SIZE BATCHES SECONDS
+        THREADS
+        Ours and DIRECTORY/reference_B.onnx in this onnxruntime, batch by batch, alternating:
+        prints one JSON line with images/s of each and the largest logit difference (ours
+        takes NHWC, the reference NCHW).
 """
 import json
+import os
 import sys
 import time
 
@@ -37,15 +41,20 @@ def _reference(model_name, megvii_dir):
     return model.eval()
 
 
-def export(model_name, size, directory, megvii_dir=None):
-    import os
+def _reference_onnx(directory, batch):
+    return os.path.join(directory, 'reference_%d.onnx' % batch)
+
+
+def export(model_name, size, batches, directory, megvii_dir=None):
     import torch
     model = _reference(model_name, megvii_dir)
     torch.save(model.state_dict(), os.path.join(directory, 'reference.pth'))
-    torch.onnx.export(model, torch.zeros(1, 3, size, size),
-                      os.path.join(directory, 'reference.onnx'), opset_version=OPSET,
-                      input_names=['input'], output_names=['logits'],
-                      dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}}, dynamo=False)
+    for batch in batches:
+        torch.onnx.export(model, torch.zeros(batch, 3, size, size),
+                          _reference_onnx(directory, batch), opset_version=OPSET,
+                          input_names=['input'], output_names=['logits'],
+                          dynamic_axes={'input': {0: 'batch'}, 'logits': {0: 'batch'}},
+                          dynamo=False)
 
 
 def _rate(session, feed, seconds):
@@ -59,18 +68,19 @@ def _rate(session, feed, seconds):
     return runs * len(next(iter(feed.values()))) / (time.time() - start)
 
 
-def time_both(ours, reference, size, batches, seconds, threads):
+def time_both(ours, directory, size, batches, seconds, threads):
     import numpy as np
     import onnxruntime
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-    sessions = [onnxruntime.InferenceSession(path, options, providers=['CPUExecutionProvider'])
-                for path in (ours, reference)]
-    ours_input, reference_input = (s.get_inputs()[0].name for s in sessions)
-    ours_output = [o.name for o in sessions[0].get_outputs() if o.name.startswith('logits')]
     rng = np.random.RandomState(0)
     result = {'onnxruntime': onnxruntime.__version__, 'batches': {}}
     for batch in batches:
+        sessions = [onnxruntime.InferenceSession(path, options,
+                                                 providers=['CPUExecutionProvider'])
+                    for path in (ours, _reference_onnx(directory, batch))]
+        ours_input, reference_input = (s.get_inputs()[0].name for s in sessions)
+        ours_output = [o.name for o in sessions[0].get_outputs() if o.name.startswith('logits')]
         images = rng.uniform(-2, 2, [batch, size, size, 3]).astype(np.float32)
         feeds = ({ours_input: images},
                  {reference_input: np.ascontiguousarray(images.transpose(0, 3, 1, 2))})
@@ -87,7 +97,7 @@ def time_both(ours, reference, size, batches, seconds, threads):
 
 def main(argv):
     if argv[1] == 'export':
-        export(argv[2], int(argv[3]), argv[4], *argv[5:6])
+        export(argv[2], int(argv[3]), [int(b) for b in argv[4].split(',')], argv[5], *argv[6:7])
     elif argv[1] == 'time':
         time_both(argv[2], argv[3], int(argv[4]), [int(b) for b in argv[5].split(',')],
                   float(argv[6]), int(argv[7]))

@@ -18,7 +18,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from common import inference, model_fn, onnx_layout, preprocessing, run_record, staging
+from common import inference, model_fn, onnx_rewrite, preprocessing, run_record, staging
 from common.config import EXPORT_FORMATS
 from common.errors import UsageError
 from common.logs import log
@@ -163,7 +163,7 @@ def _write_saved_model(network, config, prefix, path):
 
 
 def _write_onnx(graph_def, path, size):
-    """Converts with tf2onnx (channel shuffles moved to NCHW: common/onnx_layout.py), then
+    """Converts with tf2onnx (channel shuffles moved to NCHW: common/onnx_rewrite.py), then
     checks onnxruntime's logits against TensorFlow's."""
     import onnxruntime
     from tf2onnx import convert
@@ -172,7 +172,7 @@ def _write_onnx(graph_def, path, size):
         model, _ = convert.from_graph_def(graph_def, input_names=['input:0'],
                                           output_names=outputs, opset=ONNX_OPSET)
     with open(path, 'wb') as f:
-        f.write(onnx_layout.shuffles_in_nchw(model).SerializeToString())
+        f.write(onnx_rewrite.rewrite(model).SerializeToString())
     images = np.random.RandomState(0).uniform(-2, 2, [2, size, size, 3]).astype(np.float32)
     with tf.Graph().as_default() as g, tf.compat.v1.Session() as session:
         tf.import_graph_def(graph_def, name='')

@@ -163,13 +163,22 @@ def test_every_format_gives_the_evaluate_paths_logits(name, tmp_path, demo_dir):
         # a free batch dimension: one image gives the first image's logits
         single = onnx.run(['logits:0'], {'input:0': images[:1]})[0]
         assert single.shape == (1, 10) and relative_error(single, expected[:1]) < 1e-5
-        # NCHW throughout: the input's is the only layout transpose left (common/onnx_layout.py;
+        # NCHW throughout: the input's is the only layout transpose left (common/onnx_rewrite.py;
         # ShuffleNetV2 had 64 before, around each channel shuffle and split); the shuffles'
         # own are 5-D. (AmoebaNet-D keeps 8 more, around its factorized reductions' shifts.)
         nodes = onnx_model.load(os.path.join(out, 'model.onnx')).graph.node
         layouts = [n for n in nodes if n.op_type == 'Transpose' and len(n.attribute[0].ints) == 4]
         if name != 'amoebanet_d':
             assert [n.input[0] for n in layouts] == ['input:0']
+        if name == 'shufflenet_v1':
+            # grouped 1x1s as single Convs (group 3), batch norms folded in: 24 of the 31 at
+            # 32 px; on stage 4's 1x1 maps tf2onnx reshapes instead of transposing, and they
+            # keep their split (at 224 px all 31 are grouped: 49 Convs, no Split, no batch norm)
+            grouped = [n for n in nodes if n.op_type == 'Conv' and any(
+                a.name == 'group' and a.i == 3 for a in n.attribute)]
+            ops = [n.op_type for n in nodes]
+            assert (len(grouped), ops.count('Split'), ops.count('BatchNormalization')) == (
+                24, 7, 11)
 
     if averages:  # the averages were exported, not the raw weights
         raw = estimator_logits(make_config(name, mode='evaluate', num_classes=10,

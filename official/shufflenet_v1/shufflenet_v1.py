@@ -38,7 +38,9 @@ def _unit(x, out_channels, stride, first_unit, is_training):
     y = layers.batch_norm(layers.group_conv1x1(y, main_out, GROUPS, is_training, name='conv2'),
                           is_training, 'bn3')
     if stride == 1:
-        return layers.relu(x + y, is_training)
+        # the branch first, as megvii adds: onnxruntime then fuses the add and ReLU into the
+        # convolution (from the second operand it does not; the sum is the same)
+        return layers.relu(y + x, is_training)
     return tf.concat([layers.avg_pool_padded(x, 3, 2, 1), layers.relu(y, is_training)], axis=3)
 
 
