@@ -41,7 +41,10 @@ def _op_error_line(error, data_dir):
     return 'error: %s: %s%s' % (type(error).__name__, first, hint)
 
 
-def main(argv):
+def main(argv, owns_process=False):
+    """Runs the command line argv; returns the exit status. owns_process: this process runs
+    nothing else (python train.py), so CPU training may set its C allocator (host_memory);
+    tests call main in their own process and leave it as it is."""
     # Our errors are one line each; TensorFlow's own log would repeat them.
     tf.compat.v1.logging.set_verbosity(tf.compat.v1.logging.FATAL)
     signal.signal(signal.SIGTERM, _raise_terminated)
@@ -63,7 +66,7 @@ def main(argv):
                 return 0
             return predict.predict_images(network, cfg)
         run = runtime.make_runtime(cfg)
-        if run.device == 'cpu':
+        if run.device == 'cpu' and owns_process:
             host_memory.keep_freed_memory()  # before the first session's threads
         # Rank 0 of a training holds its run directory for the process's life, from before
         # anything is written there (evaluation only reads it).
@@ -116,4 +119,5 @@ def _where_it_stopped(cfg):
 
 
 if __name__ == '__main__':
-    sys.exit(main(sys.argv))
+    # the process is train.py's own: its C allocator may be set for training (host_memory)
+    sys.exit(main(sys.argv, owns_process=True))

@@ -24,7 +24,8 @@ SWAP_LAST_TWO = [0, 1, 2, 4, 3]
 
 
 def _perm(node):
-    return [list(a.ints) for a in node.attribute if a.name == 'perm'][0]
+    """A Transpose's perm, None where it has none (ONNX's default: the axes reversed)."""
+    return next((list(a.ints) for a in node.attribute if a.name == 'perm'), None)
 
 
 def _shuffle_at(reshape_back, producer, constants, uses):
@@ -62,22 +63,26 @@ def _round_trips_removed(graph):
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
+    outputs = {o.name for o in graph.output}
 
     def back_to_nchw(name):
         uses = consumers.get(name, [])
-        return uses and all(_is_transpose(u, NHWC_TO_NCHW) for u in uses)
+        return uses and all(_is_transpose(u, NHWC_TO_NCHW) and u.output[0] not in outputs
+                            for u in uses)
 
     def channel_split(node):
         return node.op_type == 'Split' and [a.i for a in node.attribute if a.name == 'axis'] == [3]
 
     removed, renamed = set(), {}
     for to_nhwc in graph.node:
-        if not _is_transpose(to_nhwc, NCHW_TO_NHWC):
+        if not _is_transpose(to_nhwc, NCHW_TO_NHWC) or to_nhwc.output[0] in outputs:
             continue
         uses = consumers.get(to_nhwc.output[0], [])
         if not uses or not all(_is_transpose(u, NHWC_TO_NCHW) or (
                 channel_split(u) and all(back_to_nchw(o) for o in u.output)) for u in uses):
             continue
+        if any(o in outputs for u in uses for o in u.output):
+            continue  # a graph output keeps its name and layout
         removed.add(to_nhwc.output[0])
         for use in uses:
             backs = [use]
@@ -118,9 +123,12 @@ def _grouped_convolutions(graph):
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
+    outputs = {o.name for o in graph.output}
     removed = set()
     for split in graph.node:
         if split.op_type != 'Split' or [a.i for a in split.attribute if a.name == 'axis'] != [1]:
+            continue
+        if any(o in outputs for o in split.output):
             continue
         convs = [consumers.get(o, []) for o in split.output]
         if len(convs) < 2 or any(len(c) != 1 or c[0].op_type != 'Conv' or len(c[0].input) != 2
@@ -132,13 +140,14 @@ def _grouped_convolutions(graph):
         if (any(w is None for w in weights) or concat is None or concat.op_type != 'Concat'
                 or [a.i for a in concat.attribute if a.name == 'axis'] != [1]
                 or list(concat.input) != [c.output[0] for c in convs]
-                or any(len(consumers[c.output[0]]) != 1 for c in convs)
+                or any(len(consumers[c.output[0]]) != 1 or c.output[0] in outputs
+                       for c in convs)
                 or len({tuple(w.dims) for w in weights}) != 1
                 or len({tuple(a.SerializeToString() for a in c.attribute) for c in convs}) != 1
                 or any(a.name == 'group' and a.i != 1 for a in convs[0].attribute)):
             continue
         kernel = np.concatenate([numpy_helper.to_array(w) for w in weights], axis=0)
-        name = convs[0].input[1] + '/grouped'
+        name = '%s/grouped_%d' % (convs[0].input[1], len(removed))
         graph.initializer.append(numpy_helper.from_array(kernel, name))
         grouped = convs[0]
         grouped.input[:] = [split.input[0], name]
