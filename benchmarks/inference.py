@@ -142,6 +142,10 @@ def main(argv):
         export.export_model(network, cfg)
         _report(network, cfg)
         if reference:
+            if not os.path.exists(os.path.join(cfg.export_dir, export.ONNX_MODEL)):
+                print('error: --torch_python compares model.onnx, which needs the onnx extra '
+                      '(pip install -e ".[onnx]")', file=sys.stderr)
+                return 2
             _compare_with_reference(cfg, reference, work)
     finally:
         shutil.rmtree(work)
