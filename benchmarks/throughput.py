@@ -116,11 +116,6 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-# host_memory's settings, for the peer's process
-KEEP_FREED_MEMORY = dict(MALLOC_ARENA_MAX='1', MALLOC_MMAP_MAX_='0',
-                         MALLOC_TRIM_THRESHOLD_=str(2 ** 31 - 1))
-
-
 def torch_step(model_name, cfg, env=None):
     """The PyTorch peer's JSON line (images_per_s, first_step_s, peak_rss_mb), its process
     given the environment variables `env` too."""
@@ -264,7 +259,8 @@ def main(argv):
             peer, batch / keras, keras / synthetic))
     if FLAGS.torch_python and torch_peer:
         # PyTorch as its users run it, then with the allocator settings train.py uses
-        peers = [(None, '')] + ([(KEEP_FREED_MEMORY, ', freed memory kept')] if kept else [])
+        peers = [(None, '')] + ([(host_memory.ENVIRONMENT, ', freed memory kept')] if kept
+                                 else [])
         for env, how in peers:
             theirs = torch_step(torch_peer, cfg, env)
             print('%s %s (torch %s, %d threads%s) train step: %.2f images/s, first step '

@@ -5,9 +5,8 @@ heaps that empty, back to the kernel when they are freed, so each training step 
 same gigabytes in again: the zoo's largest network at batch 32 took 700,000 page faults and
 2 s of kernel time a step. Kept in one heap that is never trimmed, the memory is reused: 1,000
 faults a step, steps 17% faster, ShuffleNetV2 12% (README, Speed); the peak resident size is
-unchanged, because a step allocates the same buffers again. The same settings as environment
-variables, for other programs: MALLOC_ARENA_MAX=1 MALLOC_MMAP_MAX_=0
-MALLOC_TRIM_THRESHOLD_=2147483647.
+unchanged, because a step allocates the same buffers again. ENVIRONMENT holds the same
+settings as environment variables, for other programs (glibc reads them at start).
 """
 import ctypes
 import sys
@@ -17,6 +16,8 @@ _M_TRIM_THRESHOLD, _M_MMAP_MAX, _M_ARENA_MAX = -1, -4, -8
 SETTINGS = ((_M_ARENA_MAX, 1),  # one heap: per-thread heaps are unmapped once they empty
             (_M_MMAP_MAX, 0),  # large blocks from the heap too, not from their own mappings
             (_M_TRIM_THRESHOLD, 2 ** 31 - 1))  # never give the heap's top back
+ENVIRONMENT = {'MALLOC_ARENA_MAX': '1', 'MALLOC_MMAP_MAX_': '0',
+               'MALLOC_TRIM_THRESHOLD_': str(2 ** 31 - 1)}
 
 
 def keep_freed_memory():
